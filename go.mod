@@ -1,0 +1,3 @@
+module github.com/phpsess/phpsess
+
+go 1.26
