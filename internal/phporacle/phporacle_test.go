@@ -13,18 +13,10 @@ import (
 	"time"
 )
 
+// oracle uses the exported test helper, so that it is exercised too.
 func oracle(t *testing.T) *Oracle {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("phporacle: runs php-cli; skipped in -short mode")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p, err := Find(ctx)
-	if err != nil {
-		t.Fatalf("%s (%v)", NotFoundMessage, err)
-	}
-	return New(p)
+	return Require(t)
 }
 
 func ctx(t *testing.T) context.Context {
@@ -239,6 +231,26 @@ func TestLargeBatch(t *testing.T) {
 	for _, r := range sr {
 		if !r.OK || !bytes.Equal(r.Output, sess) {
 			t.Errorf("size_1mb.php.sess: OK=%v, output equal=%v, error %q", r.OK, bytes.Equal(r.Output, sess), r.Error)
+		}
+	}
+}
+
+// TestManySmall checks that a batch of many inputs stays in order.
+func TestManySmall(t *testing.T) {
+	o := oracle(t)
+	var inputs [][]byte
+	for i := 0; i < 20000; i++ {
+		inputs = append(inputs, []byte("i:"+strconv.Itoa(i)+";"))
+	}
+	start := time.Now()
+	res, err := o.Unserialize(ctx(t), inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d inputs in %v", len(inputs), time.Since(start))
+	for i, r := range res {
+		if !r.OK || string(r.Output) != string(inputs[i]) || string(r.JSON) != strconv.Itoa(i) {
+			t.Fatalf("input %d: %+v", i, r)
 		}
 	}
 }
