@@ -1,0 +1,799 @@
+package phpserialize
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// DefaultMaxDepth is PHP's default unserialize_max_depth: arrays and objects
+// nested deeper than this are refused.
+const DefaultMaxDepth = 4096
+
+// maxDepthCap bounds Decoder.MaxDepth so that a caller cannot configure a
+// depth at which the recursive decoder would exhaust the stack.
+const maxDepthCap = 1 << 16
+
+// SyntaxError reports input that PHP would not unserialize, or that phpsess
+// refuses for safety, and where.
+type SyntaxError struct {
+	Offset int64  // byte offset in the input where the problem is
+	Key    string // session variable being decoded, if any
+	Msg    string // what was expected, or what is wrong
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Key != "" {
+		return fmt.Sprintf("phpserialize: session key %q: offset %d: %s", e.Key, e.Offset, e.Msg)
+	}
+	return fmt.Sprintf("phpserialize: offset %d: %s", e.Offset, e.Msg)
+}
+
+// A Decoder decodes PHP-serialized data. The zero Decoder decodes as PHP 8
+// does with its default settings, and refuses data after the value.
+type Decoder struct {
+	// MaxDepth limits how deeply arrays and objects may nest, counted as PHP
+	// counts for unserialize_max_depth. 0 means DefaultMaxDepth.
+	MaxDepth int
+	// AllowTrailingData accepts bytes after the value, as PHP's unserialize()
+	// does (PHP 8.3 warns about them). They are ignored.
+	AllowTrailingData bool
+}
+
+// Decode decodes one PHP-serialized value, such as the output of serialize().
+func Decode(data []byte) (Value, error) {
+	var d Decoder
+	return d.DecodeString(string(data))
+}
+
+// DecodeString is Decode for a string; it does not copy s.
+func DecodeString(s string) (Value, error) {
+	var d Decoder
+	return d.DecodeString(s)
+}
+
+// Decode decodes one PHP-serialized value.
+func (dec *Decoder) Decode(data []byte) (Value, error) {
+	return dec.DecodeString(string(data))
+}
+
+// DecodeString decodes one PHP-serialized value held in s. Strings in the
+// result share memory with s.
+func (dec *Decoder) DecodeString(s string) (Value, error) {
+	d := dec.state(s)
+	var v Value
+	if err := d.value(&v); err != nil {
+		return Value{}, err
+	}
+	if d.pos != len(s) && !dec.AllowTrailingData {
+		return Value{}, d.errorf(d.pos, "unexpected data after the value (%d bytes)", len(s)-d.pos)
+	}
+	return v, nil
+}
+
+func (dec *Decoder) state(s string) *decodeState {
+	max := dec.MaxDepth
+	if max <= 0 {
+		max = DefaultMaxDepth
+	}
+	if max > maxDepthCap {
+		max = maxDepthCap
+	}
+	return &decodeState{s: s, maxDepth: max}
+}
+
+// decodeState is one decode call: PHP's var_hash. Slot numbers run across
+// every value decoded with the same state, as they run across all variables
+// of one session.
+type decodeState struct {
+	s        string
+	pos      int
+	depth    int
+	maxDepth int
+	sessKey  string   // current session variable, for errors
+	slots    int      // values pushed so far (every value but R:)
+	objects  []uint64 // bit set: slot i+1 holds an object
+	unsure   bool     // a C: payload may have used slots we did not see
+}
+
+func (d *decodeState) errorf(off int, format string, args ...any) error {
+	return &SyntaxError{Offset: int64(off), Key: d.sessKey, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (d *decodeState) push(object bool) {
+	d.slots++
+	if object {
+		w := (d.slots - 1) / 64
+		for len(d.objects) <= w {
+			d.objects = append(d.objects, 0)
+		}
+		d.objects[w] |= 1 << uint((d.slots-1)%64)
+	}
+}
+
+func (d *decodeState) isObject(slot int) bool {
+	w := (slot - 1) / 64
+	return w < len(d.objects) && d.objects[w]&(1<<uint((slot-1)%64)) != 0
+}
+
+// describe names the byte at p for error messages.
+func (d *decodeState) describe(p int) string {
+	if p >= len(d.s) {
+		return "end of data"
+	}
+	c := d.s[p]
+	if c >= 0x20 && c < 0x7f {
+		return fmt.Sprintf("%q", c)
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+func (d *decodeState) expect(p int, c byte, what string) error {
+	if p < len(d.s) && d.s[p] == c {
+		return nil
+	}
+	return d.errorf(p, "expected %q %s, found %s", c, what, d.describe(p))
+}
+
+// uiv reads [0-9]+ at p, as PHP's uiv token, and returns the value and the
+// offset after it. Values too large for the input are reported by callers.
+func (d *decodeState) uiv(p int, what string) (int, int, error) {
+	s := d.s
+	start := p
+	n := 0
+	for p < len(s) && s[p] >= '0' && s[p] <= '9' {
+		if n > (math.MaxInt32*64-9)/10 {
+			return 0, p, d.errorf(start, "%s is too large", what)
+		}
+		n = n*10 + int(s[p]-'0')
+		p++
+	}
+	if p == start {
+		return 0, p, d.errorf(p, "expected digits of %s, found %s", what, d.describe(p))
+	}
+	return n, p, nil
+}
+
+// iv reads [+-]?[0-9]+ at p, clamping out-of-range values to the int64
+// limits as PHP's parse_iv2 does.
+func (d *decodeState) iv(p int, what string) (int64, int, error) {
+	s := d.s
+	start := p
+	neg := false
+	if p < len(s) && (s[p] == '+' || s[p] == '-') {
+		neg = s[p] == '-'
+		p++
+	}
+	digits := p
+	var u uint64
+	over := false
+	for p < len(s) && s[p] >= '0' && s[p] <= '9' {
+		if u > (math.MaxUint64-9)/10 {
+			over = true
+		} else {
+			u = u*10 + uint64(s[p]-'0')
+		}
+		p++
+	}
+	if p == digits {
+		return 0, p, d.errorf(start, "expected digits of %s, found %s", what, d.describe(p))
+	}
+	switch {
+	case neg && (over || u > 1<<63):
+		return math.MinInt64, p, nil
+	case neg:
+		return -int64(u), p, nil
+	case over || u > math.MaxInt64:
+		return math.MaxInt64, p, nil
+	}
+	return int64(u), p, nil
+}
+
+// float reads the text of a d: value up to its ';' and checks it against
+// PHP's grammar: iv, nv, nvexp, INF, -INF or NAN.
+func (d *decodeState) float(p int) (float64, string, int, error) {
+	s := d.s
+	end := strings.IndexByte(s[p:], ';')
+	if end < 0 {
+		return 0, "", p, d.errorf(len(s), "expected ';' after float, found end of data")
+	}
+	text := s[p : p+end]
+	switch text {
+	case "INF":
+		return math.Inf(1), text, p + end + 1, nil
+	case "-INF":
+		return math.Inf(-1), text, p + end + 1, nil
+	case "NAN":
+		return math.NaN(), text, p + end + 1, nil
+	}
+	if !validFloatText(text) {
+		return 0, "", p, d.errorf(p, "invalid float %q", truncate(text))
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil && !isRangeErr(err) {
+		return 0, "", p, d.errorf(p, "invalid float %q", truncate(text))
+	}
+	return f, text, p + end + 1, nil
+}
+
+// phpFloatText reports whether t is laid out as PHP's serialize() lays out
+// floats at some serialize_precision: -?D+(.D+)? or -?D.D+E[+-]D+. Other
+// forms PHP accepts (".5", "1e3", "+1.5") are rewritten, as PHP rewrites them.
+func phpFloatText(t string) bool {
+	i := 0
+	if i < len(t) && t[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	intDigits := i - start
+	if intDigits == 0 {
+		return false
+	}
+	if i == len(t) {
+		return true
+	}
+	if t[i] != '.' {
+		return false
+	}
+	i++
+	fs := i
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == fs {
+		return false
+	}
+	if i == len(t) {
+		return true
+	}
+	if t[i] != 'E' || intDigits != 1 || i+2 >= len(t) || (t[i+1] != '+' && t[i+1] != '-') {
+		return false
+	}
+	for i += 2; i < len(t); i++ {
+		if t[i] < '0' || t[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isRangeErr(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
+}
+
+// validFloatText reports whether t matches (iv | nv | nvexp) of PHP's
+// unserializer: [+-]? digits with at most one '.', at least one digit, and an
+// optional [eE][+-]?[0-9]+ exponent.
+func validFloatText(t string) bool {
+	i := 0
+	if i < len(t) && (t[i] == '+' || t[i] == '-') {
+		i++
+	}
+	digits, dot := 0, false
+	for ; i < len(t); i++ {
+		c := t[i]
+		if c >= '0' && c <= '9' {
+			digits++
+		} else if c == '.' && !dot {
+			dot = true
+		} else {
+			break
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i == len(t) {
+		return true
+	}
+	if t[i] != 'e' && t[i] != 'E' {
+		return false
+	}
+	i++
+	if i < len(t) && (t[i] == '+' || t[i] == '-') {
+		i++
+	}
+	if i == len(t) {
+		return false
+	}
+	for ; i < len(t); i++ {
+		if t[i] < '0' || t[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// minElem is the fewest bytes one array element can take: i:0;N;
+const minElem = 6
+
+// value decodes the value at d.pos into v.
+func (d *decodeState) value(v *Value) error {
+	s := d.s
+	p := d.pos
+	if p >= len(s) {
+		return d.errorf(p, "expected a value, found end of data")
+	}
+	t := s[p]
+	if p+1 >= len(s) {
+		return d.errorf(p+1, "expected ':' or ';' after %q, found end of data", t)
+	}
+	if t == 'N' {
+		if s[p+1] != ';' {
+			return d.expect(p+1, ';', "after N")
+		}
+		*v = Value{}
+		d.pos = p + 2
+		d.push(false)
+		return nil
+	}
+	if s[p+1] != ':' {
+		if !isTypeByte(t) {
+			return d.errorf(p, "expected a value (one of N b i d s S a O C E r R), found %s", d.describe(p))
+		}
+		return d.expect(p+1, ':', fmt.Sprintf("after %q", t))
+	}
+	p += 2
+	switch t {
+	case 'b':
+		if p+1 >= len(s) || (s[p] != '0' && s[p] != '1') || s[p+1] != ';' {
+			return d.errorf(p, "expected 0; or 1; after b:, found %s", d.describe(p))
+		}
+		*v = Bool(s[p] == '1')
+		d.pos = p + 2
+		d.push(false)
+		return nil
+	case 'i':
+		n, q, err := d.iv(p, "int")
+		if err != nil {
+			return err
+		}
+		if err := d.expect(q, ';', "after int"); err != nil {
+			return err
+		}
+		*v = Int(n)
+		d.pos = q + 1
+		d.push(false)
+		return nil
+	case 'd':
+		f, text, q, err := d.float(p)
+		if err != nil {
+			return err
+		}
+		*v = Value{kind: KindFloat, num: math.Float64bits(f)}
+		if phpFloatText(text) {
+			v.str = text // keep e.g. serialize_precision=17 digits byte-exact
+		}
+		d.pos = q
+		d.push(false)
+		return nil
+	case 's', 'S':
+		str, q, err := d.str(p, t == 'S')
+		if err != nil {
+			return err
+		}
+		*v = Value{kind: KindString, str: str}
+		d.pos = q
+		d.push(false)
+		return nil
+	case 'a':
+		return d.array(p, v)
+	case 'O':
+		return d.object(p, v)
+	case 'C':
+		return d.serializable(p, v)
+	case 'E':
+		return d.enum(p, v)
+	case 'r', 'R':
+		n, q, err := d.uiv(p, "reference")
+		if err != nil {
+			return err
+		}
+		if err := d.expect(q, ';', "after reference"); err != nil {
+			return err
+		}
+		if !d.unsure {
+			if n < 1 || n > d.slots {
+				return d.errorf(p, "reference %c:%d points to no value (%d values so far)", t, n, d.slots)
+			}
+			if t == 'r' && !d.isObject(n) {
+				return d.errorf(p, "object reference r:%d points to a value that is not an object", n)
+			}
+		} else if n < 1 {
+			return d.errorf(p, "reference %c:%d points to no value", t, n)
+		}
+		d.pos = q + 1
+		if t == 'r' {
+			*v = ObjectRef(n)
+			d.push(true)
+		} else {
+			*v = Ref(n)
+		}
+		return nil
+	}
+	return d.errorf(p-2, "expected a value (one of N b i d s S a O C E r R), found %s", d.describe(p-2))
+}
+
+func isTypeByte(c byte) bool {
+	return strings.IndexByte("NbidsSaOCErR", c) >= 0
+}
+
+// str reads len:"bytes"; starting after "s:".
+func (d *decodeState) str(p int, escaped bool) (string, int, error) {
+	s := d.s
+	n, q, err := d.uiv(p, "string length")
+	if err != nil {
+		return "", q, err
+	}
+	if err := d.expect(q, ':', "after string length"); err != nil {
+		return "", q, err
+	}
+	if err := d.expect(q+1, '"', "before string"); err != nil {
+		return "", q, err
+	}
+	q += 2
+	if escaped {
+		return d.escapedStr(q, n)
+	}
+	if n > len(s)-q-2 {
+		return "", q, d.errorf(p, "string length %d is longer than the %d bytes left", n, max(len(s)-q-2, 0))
+	}
+	str := s[q : q+n]
+	q += n
+	if s[q] != '"' || s[q+1] != ';' {
+		return "", q, d.errorf(q, "expected '\";' after %d string bytes, found %s", n, d.describe(q))
+	}
+	return str, q + 2, nil
+}
+
+// escapedStr reads the body of a legacy S: string: n decoded bytes where
+// '\' is followed by two hex digits.
+func (d *decodeState) escapedStr(q, n int) (string, int, error) {
+	s := d.s
+	if n > len(s)-q {
+		return "", q, d.errorf(q, "string length %d is longer than the %d bytes left", n, len(s)-q)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i := 0; i < n; i++ {
+		if q >= len(s) {
+			return "", q, d.errorf(q, "escaped string ends early")
+		}
+		if s[q] != '\\' {
+			b.WriteByte(s[q])
+			q++
+			continue
+		}
+		if q+2 >= len(s) {
+			return "", q, d.errorf(q, "escaped string ends early")
+		}
+		h, ok1 := unhex(s[q+1])
+		l, ok2 := unhex(s[q+2])
+		if !ok1 || !ok2 {
+			return "", q, d.errorf(q, "invalid escape in S: string")
+		}
+		b.WriteByte(h<<4 | l)
+		q += 3
+	}
+	if q+1 >= len(s) || s[q] != '"' || s[q+1] != ';' {
+		return "", q, d.errorf(q, "expected '\";' after escaped string, found %s", d.describe(q))
+	}
+	return b.String(), q + 2, nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// count reads a declared element count and its ":{" and checks it against
+// the bytes left, before anything is allocated.
+func (d *decodeState) count(p int, signed bool, what string) (int, int, error) {
+	var n int
+	var q int
+	var err error
+	if signed {
+		var n64 int64
+		n64, q, err = d.iv(p, what)
+		if err == nil && n64 < 0 {
+			return 0, q, d.errorf(p, "negative %s %d", what, n64)
+		}
+		if n64 > math.MaxInt32 {
+			n64 = math.MaxInt32
+		}
+		n = int(n64)
+	} else {
+		n, q, err = d.uiv(p, what)
+	}
+	if err != nil {
+		return 0, q, err
+	}
+	if err := d.expect(q, ':', "after "+what); err != nil {
+		return 0, q, err
+	}
+	if err := d.expect(q+1, '{', "after "+what); err != nil {
+		return 0, q, err
+	}
+	q += 2
+	if left := len(d.s) - q; n > left/minElem {
+		return 0, q, d.errorf(p, "%s %d cannot fit in the %d bytes left", what, n, left)
+	}
+	return n, q, nil
+}
+
+func (d *decodeState) enter(p int) error {
+	if d.depth >= d.maxDepth {
+		return d.errorf(p, "nesting deeper than the maximum depth of %d", d.maxDepth)
+	}
+	d.depth++
+	return nil
+}
+
+func (d *decodeState) array(p int, v *Value) error {
+	n, q, err := d.count(p, false, "array count")
+	if err != nil {
+		return err
+	}
+	d.push(false)
+	a := &Array{}
+	*v = Value{kind: KindArray, arr: a}
+	if n == 0 {
+		if err := d.expect(q, '}', "to close an empty array"); err != nil {
+			return err
+		}
+		d.pos = q + 1
+		return nil
+	}
+	if err := d.enter(p - 2); err != nil {
+		return err
+	}
+	d.pos = q
+	if err := d.elements(a, n, true); err != nil {
+		return err
+	}
+	d.depth--
+	return nil
+}
+
+// elements reads n key/value pairs and the closing '}'. Array keys that are
+// canonical decimal strings become int keys, as in PHP.
+func (d *decodeState) elements(a *Array, n int, isArray bool) error {
+	a.entries = make([]Entry, 0, n)
+	seq := true
+	for i := 0; i < n; i++ {
+		k, err := d.key(isArray)
+		if err != nil {
+			return err
+		}
+		var val Value
+		if err := d.value(&val); err != nil {
+			return err
+		}
+		if seq && !k.isStr && k.num == int64(i) {
+			// keys so far are 0..i-1: k cannot be a duplicate
+			a.entries = append(a.entries, Entry{Key: k, Value: val})
+			continue
+		}
+		seq = false
+		if j := a.find(k); j >= 0 {
+			a.entries[j].Value = val // PHP keeps the first position, last value
+		} else {
+			if a.index != nil {
+				a.index[k] = len(a.entries)
+			}
+			a.entries = append(a.entries, Entry{Key: k, Value: val})
+		}
+	}
+	a.index = nil
+	if d.pos >= len(d.s) {
+		return d.errorf(d.pos, "expected '}' after %d elements, found end of data", n)
+	}
+	if d.s[d.pos] != '}' {
+		return d.errorf(d.pos, "expected '}' after %d elements, found %s (more elements than declared?)", n, d.describe(d.pos))
+	}
+	d.pos++
+	return nil
+}
+
+// key reads an array key or property name: i: or s: only.
+func (d *decodeState) key(isArray bool) (Key, error) {
+	s := d.s
+	p := d.pos
+	if p+1 >= len(s) {
+		return Key{}, d.errorf(p, "expected a key, found end of data")
+	}
+	if s[p+1] == ':' {
+		switch s[p] {
+		case 'i':
+			n, q, err := d.iv(p+2, "int key")
+			if err != nil {
+				return Key{}, err
+			}
+			if err := d.expect(q, ';', "after int key"); err != nil {
+				return Key{}, err
+			}
+			d.pos = q + 1
+			return IntKey(n), nil
+		case 's', 'S':
+			str, q, err := d.str(p+2, s[p] == 'S')
+			if err != nil {
+				return Key{}, err
+			}
+			d.pos = q
+			if isArray {
+				if i, ok := canonicalInt(str); ok {
+					return IntKey(i), nil
+				}
+			}
+			return StringKey(str), nil
+		}
+	}
+	return Key{}, d.errorf(p, "expected an int or string key (i: or s:), found %s", d.describe(p))
+}
+
+// unserializable lists PHP's built-in classes and interfaces that
+// unserialize() refuses to create (lower case): an O: of one of them makes PHP
+// fail, so phpsess neither reads nor writes one.
+var unserializable = map[string]bool{
+	"closure": true, "generator": true, "fiber": true, "weakreference": true, "weakmap": true,
+	"traversable": true, "iterator": true, "iteratoraggregate": true, "arrayaccess": true,
+	"countable": true, "serializable": true, "stringable": true, "jsonserializable": true,
+	"unitenum": true, "backedenum": true, "throwable": true, "datetimeinterface": true,
+	"reflectionclass": true, "reflectionmethod": true, "reflectionfunction": true,
+	"reflectionproperty": true, "reflectionobject": true, "simplexmlelement": true,
+	"splfileinfo": true, "splfileobject": true, "spltempfileobject": true,
+	"directoryiterator": true, "filesystemiterator": true, "recursivedirectoryiterator": true,
+	"globiterator": true, "pdo": true, "pdostatement": true, "curlhandle": true,
+}
+
+// validClassName reports whether PHP would take name as a class name when
+// unserializing: not empty, and only [A-Za-z0-9_\x80-\xff\\] without a
+// leading backslash, and not a built-in class PHP refuses to unserialize.
+func validClassName(name string) bool {
+	if name == "" || name[0] == '\\' || unserializable[strings.ToLower(name)] {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '\\' || c >= 0x80) {
+			return false
+		}
+	}
+	return true
+}
+
+// className reads len:"Name": starting after "O:" or "C:".
+func (d *decodeState) className(p int) (string, int, error) {
+	s := d.s
+	n, q, err := d.uiv(p, "class name length")
+	if err != nil {
+		return "", q, err
+	}
+	if err := d.expect(q, ':', "after class name length"); err != nil {
+		return "", q, err
+	}
+	if err := d.expect(q+1, '"', "before class name"); err != nil {
+		return "", q, err
+	}
+	q += 2
+	if n > len(s)-q-2 {
+		return "", q, d.errorf(p, "class name length %d is longer than the %d bytes left", n, max(len(s)-q-2, 0))
+	}
+	name := s[q : q+n]
+	if !validClassName(name) {
+		return "", q, d.errorf(q, "invalid class name %q", truncate(name))
+	}
+	q += n
+	if s[q] != '"' || s[q+1] != ':' {
+		return "", q, d.errorf(q, "expected '\":' after class name, found %s", d.describe(q))
+	}
+	return name, q + 2, nil
+}
+
+func (d *decodeState) object(p int, v *Value) error {
+	class, q, err := d.className(p)
+	if err != nil {
+		return err
+	}
+	n, q, err := d.count(q, true, "property count")
+	if err != nil {
+		return err
+	}
+	d.push(true)
+	a := &Array{}
+	*v = Value{kind: KindObject, cls: class, arr: a}
+	if err := d.enter(p - 2); err != nil {
+		return err
+	}
+	d.pos = q
+	if err := d.elements(a, n, false); err != nil {
+		return err
+	}
+	d.depth--
+	return nil
+}
+
+func (d *decodeState) serializable(p int, v *Value) error {
+	s := d.s
+	class, q, err := d.className(p)
+	if err != nil {
+		return err
+	}
+	n64, q, err := d.iv(q, "payload length")
+	if err != nil {
+		return err
+	}
+	if err := d.expect(q, ':', "after payload length"); err != nil {
+		return err
+	}
+	if err := d.expect(q+1, '{', "before payload"); err != nil {
+		return err
+	}
+	q += 2
+	if n64 < 0 || n64 > int64(len(s)-q-1) {
+		return d.errorf(p, "payload length %d does not fit in the %d bytes left", n64, max(len(s)-q-1, 0))
+	}
+	n := int(n64)
+	payload := s[q : q+n]
+	q += n
+	if s[q] != '}' {
+		return d.errorf(q, "expected '}' after %d payload bytes, found %s", n, d.describe(q))
+	}
+	*v = Value{kind: KindSerializable, cls: class, str: payload}
+	d.push(true)
+	if n > 0 {
+		d.unsure = true // the class's unserialize() may decode nested values in our slots
+	}
+	d.pos = q + 1
+	return nil
+}
+
+func (d *decodeState) enum(p int, v *Value) error {
+	s := d.s
+	n, q, err := d.uiv(p, "enum name length")
+	if err != nil {
+		return err
+	}
+	if err := d.expect(q, ':', "after enum name length"); err != nil {
+		return err
+	}
+	if err := d.expect(q+1, '"', "before enum name"); err != nil {
+		return err
+	}
+	q += 2
+	if n > len(s)-q-2 {
+		return d.errorf(p, "enum name length %d is longer than the %d bytes left", n, max(len(s)-q-2, 0))
+	}
+	name := s[q : q+n]
+	enum, kase, ok := strings.Cut(name, ":")
+	if !ok || !validClassName(enum) || kase == "" {
+		return d.errorf(q, "invalid enum case %q: expected \"Enum:Case\"", truncate(name))
+	}
+	q += n
+	if s[q] != '"' || s[q+1] != ';' {
+		return d.errorf(q, "expected '\";' after enum case, found %s", d.describe(q))
+	}
+	*v = Value{kind: KindEnum, str: name}
+	d.push(true)
+	d.pos = q + 2
+	return nil
+}

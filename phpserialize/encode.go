@@ -1,0 +1,231 @@
+package phpserialize
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// EncodeError reports a value that cannot be written in a form PHP would
+// read back, and where it is in the value.
+type EncodeError struct {
+	Path string // where the value is, e.g. `["user"]["roles"][3]`; "" for the top
+	Msg  string
+}
+
+func (e *EncodeError) Error() string {
+	if e.Path == "" {
+		return "phpserialize: cannot encode: " + e.Msg
+	}
+	return "phpserialize: cannot encode " + e.Path + ": " + e.Msg
+}
+
+// Encode returns the PHP serialize() form of v. It refuses, with an
+// *EncodeError, to write anything PHP's unserialize() would reject: a
+// reference to a slot that does not exist, an object reference to a
+// non-object, an invalid class name, nesting deeper than PHP's default
+// unserialize_max_depth.
+func Encode(v Value) ([]byte, error) {
+	return AppendEncode(nil, v)
+}
+
+// AppendEncode appends the PHP serialize() form of v to dst.
+func AppendEncode(dst []byte, v Value) ([]byte, error) {
+	e := encodeState{buf: dst}
+	if err := e.value(v); err != nil {
+		return dst, err
+	}
+	return e.buf, nil
+}
+
+// encodeState mirrors decodeState: it counts slots as PHP will when it reads
+// the output back, so that references can be checked before they are written.
+type encodeState struct {
+	buf     []byte
+	slots   int
+	objects []uint64
+	unsure  bool
+	depth   int
+	path    []Key
+	top     string // session variable being written, for errors
+}
+
+func (e *encodeState) push(object bool) {
+	e.slots++
+	if object {
+		w := (e.slots - 1) / 64
+		for len(e.objects) <= w {
+			e.objects = append(e.objects, 0)
+		}
+		e.objects[w] |= 1 << uint((e.slots-1)%64)
+	}
+}
+
+func (e *encodeState) isObject(slot int) bool {
+	w := (slot - 1) / 64
+	return w < len(e.objects) && e.objects[w]&(1<<uint((slot-1)%64)) != 0
+}
+
+func (e *encodeState) errorf(format string, args ...any) error {
+	var b strings.Builder
+	if e.top != "" {
+		fmt.Fprintf(&b, "session key %q", e.top)
+	}
+	for _, k := range e.path {
+		if k.isStr {
+			fmt.Fprintf(&b, "[%q]", k.str)
+		} else {
+			fmt.Fprintf(&b, "[%d]", k.num)
+		}
+	}
+	return &EncodeError{Path: b.String(), Msg: fmt.Sprintf(format, args...)}
+}
+
+func (e *encodeState) value(v Value) error {
+	switch v.kind {
+	case KindNull:
+		e.buf = append(e.buf, 'N', ';')
+	case KindBool:
+		if v.num != 0 {
+			e.buf = append(e.buf, "b:1;"...)
+		} else {
+			e.buf = append(e.buf, "b:0;"...)
+		}
+	case KindInt:
+		e.buf = append(e.buf, 'i', ':')
+		e.buf = strconv.AppendInt(e.buf, int64(v.num), 10)
+		e.buf = append(e.buf, ';')
+	case KindFloat:
+		e.buf = append(e.buf, 'd', ':')
+		if v.str != "" {
+			e.buf = append(e.buf, v.str...) // as read: keeps precision-17 payloads byte-exact
+		} else {
+			e.buf = AppendFloat(e.buf, v.Float())
+		}
+		e.buf = append(e.buf, ';')
+	case KindString:
+		e.appendString(v.str)
+		e.buf = append(e.buf, ';')
+	case KindArray:
+		e.push(false)
+		return e.array(v.arr)
+	case KindObject:
+		if !validClassName(v.cls) {
+			return e.errorf("invalid class name %q", v.cls)
+		}
+		e.push(true)
+		e.buf = append(e.buf, 'O', ':')
+		e.buf = strconv.AppendInt(e.buf, int64(len(v.cls)), 10)
+		e.buf = append(e.buf, ':', '"')
+		e.buf = append(e.buf, v.cls...)
+		e.buf = append(e.buf, '"', ':')
+		return e.elements(v.arr, false)
+	case KindSerializable:
+		if !validClassName(v.cls) {
+			return e.errorf("invalid class name %q", v.cls)
+		}
+		e.push(true)
+		if v.str != "" {
+			e.unsure = true
+		}
+		e.buf = append(e.buf, 'C', ':')
+		e.buf = strconv.AppendInt(e.buf, int64(len(v.cls)), 10)
+		e.buf = append(e.buf, ':', '"')
+		e.buf = append(e.buf, v.cls...)
+		e.buf = append(e.buf, '"', ':')
+		e.buf = strconv.AppendInt(e.buf, int64(len(v.str)), 10)
+		e.buf = append(e.buf, ':', '{')
+		e.buf = append(e.buf, v.str...)
+		e.buf = append(e.buf, '}')
+		return nil
+	case KindEnum:
+		enum, kase, ok := strings.Cut(v.str, ":")
+		if !ok || !validClassName(enum) || kase == "" {
+			return e.errorf("invalid enum case %q: want \"Enum:Case\"", v.str)
+		}
+		e.push(true)
+		e.buf = append(e.buf, 'E', ':')
+		e.buf = strconv.AppendInt(e.buf, int64(len(v.str)), 10)
+		e.buf = append(e.buf, ':', '"')
+		e.buf = append(e.buf, v.str...)
+		e.buf = append(e.buf, '"', ';')
+		return nil
+	case KindObjectRef, KindRef:
+		n := int(v.num)
+		tok := byte('R')
+		if v.kind == KindObjectRef {
+			tok = 'r'
+		}
+		if n < 1 || (!e.unsure && n > e.slots) {
+			return e.errorf("reference %c:%d points to no value (%d values written before it)", tok, n, e.slots)
+		}
+		if tok == 'r' && !e.unsure && !e.isObject(n) {
+			return e.errorf("object reference r:%d points to a value that is not an object", n)
+		}
+		e.buf = append(e.buf, tok, ':')
+		e.buf = strconv.AppendInt(e.buf, int64(n), 10)
+		e.buf = append(e.buf, ';')
+		if tok == 'r' {
+			e.push(true)
+		}
+		return nil
+	default:
+		return e.errorf("unknown kind %d", v.kind)
+	}
+	e.push(false)
+	return nil
+}
+
+func (e *encodeState) appendString(s string) {
+	e.buf = append(e.buf, 's', ':')
+	e.buf = strconv.AppendInt(e.buf, int64(len(s)), 10)
+	e.buf = append(e.buf, ':', '"')
+	e.buf = append(e.buf, s...)
+	e.buf = append(e.buf, '"')
+}
+
+func (e *encodeState) array(a *Array) error {
+	if a.Len() == 0 {
+		e.buf = append(e.buf, "a:0:{}"...)
+		return nil
+	}
+	e.buf = append(e.buf, 'a', ':')
+	return e.elements(a, true)
+}
+
+// elements writes "N:{key value ...}" for an array (isArray) or an object.
+func (e *encodeState) elements(a *Array, isArray bool) error {
+	n := a.Len()
+	e.buf = strconv.AppendInt(e.buf, int64(n), 10)
+	e.buf = append(e.buf, ':', '{')
+	if n > 0 || !isArray {
+		if e.depth >= DefaultMaxDepth {
+			return e.errorf("nesting deeper than PHP's unserialize_max_depth of %d", DefaultMaxDepth)
+		}
+		e.depth++
+		defer func() { e.depth-- }()
+	}
+	for _, en := range a.Entries() {
+		k := en.Key
+		if k.isStr && isArray {
+			if i, ok := canonicalInt(k.str); ok {
+				k = IntKey(i) // what PHP holds for $a["5"]
+			}
+		}
+		if k.isStr {
+			e.appendString(k.str)
+			e.buf = append(e.buf, ';')
+		} else {
+			e.buf = append(e.buf, 'i', ':')
+			e.buf = strconv.AppendInt(e.buf, k.num, 10)
+			e.buf = append(e.buf, ';')
+		}
+		e.path = append(e.path, en.Key)
+		if err := e.value(en.Value); err != nil {
+			return err
+		}
+		e.path = e.path[:len(e.path)-1]
+	}
+	e.buf = append(e.buf, '}')
+	return nil
+}

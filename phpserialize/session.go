@@ -1,0 +1,228 @@
+package phpserialize
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Handler names a PHP session serializer, the session.serialize_handler
+// setting that decides how $_SESSION is stored.
+type Handler string
+
+// The session serializers PHP has built in.
+const (
+	// HandlerPHP is PHP's default: name|value name|value ... where each
+	// value is in serialize() form. Names cannot contain '|' and int keys are
+	// dropped by PHP.
+	HandlerPHP Handler = "php"
+	// HandlerPHPBinary is a length byte, the name, then the value, for each
+	// variable. Names longer than 127 bytes and int keys are dropped by PHP.
+	HandlerPHPBinary Handler = "php_binary"
+	// HandlerPHPSerialize is serialize($_SESSION): one array.
+	HandlerPHPSerialize Handler = "php_serialize"
+)
+
+// ParseHandler returns the handler with the given name.
+func ParseHandler(name string) (Handler, error) {
+	switch h := Handler(name); h {
+	case HandlerPHP, HandlerPHPBinary, HandlerPHPSerialize:
+		return h, nil
+	}
+	return "", fmt.Errorf("phpserialize: unknown session serialize handler %q (want php, php_binary or php_serialize)", name)
+}
+
+// maxBinaryKey is PS_BIN_MAX: the longest name php_binary can hold.
+const maxBinaryKey = 127
+
+// DecodeSession decodes a stored session payload written with handler h and
+// returns the session variables in order, as PHP would put them in $_SESSION.
+// It accepts what PHP 8's session decoder accepts and fails where PHP would
+// fail (and would then destroy the session). An empty payload is an empty
+// session.
+func DecodeSession(h Handler, data []byte) (*Array, error) {
+	var d Decoder
+	return d.DecodeSessionString(h, string(data))
+}
+
+// DecodeSession decodes a stored session payload; see DecodeSession.
+func (dec *Decoder) DecodeSession(h Handler, data []byte) (*Array, error) {
+	return dec.DecodeSessionString(h, string(data))
+}
+
+// DecodeSessionString decodes a stored session payload held in s. Strings in
+// the result share memory with s.
+func (dec *Decoder) DecodeSessionString(h Handler, s string) (*Array, error) {
+	d := dec.state(s)
+	switch h {
+	case HandlerPHP:
+		return d.sessionPHP()
+	case HandlerPHPBinary:
+		return d.sessionBinary()
+	case HandlerPHPSerialize:
+		return d.sessionSerialize()
+	}
+	_, err := ParseHandler(string(h))
+	return nil, err
+}
+
+func (d *decodeState) sessionPHP() (*Array, error) {
+	sess := &Array{}
+	s := d.s
+	for d.pos < len(s) {
+		p := d.pos
+		bar := strings.IndexByte(s[p:], '|')
+		if bar < 0 {
+			return nil, d.errorf(p, "expected '|' after session key name %q, found end of data", truncate(s[p:]))
+		}
+		name := s[p : p+bar]
+		d.sessKey = name
+		d.pos = p + bar + 1
+		d.depth = 0
+		var v Value
+		if err := d.value(&v); err != nil {
+			return nil, err
+		}
+		sess.Set(StringKey(name), v)
+	}
+	return sess, nil
+}
+
+func (d *decodeState) sessionBinary() (*Array, error) {
+	sess := &Array{}
+	s := d.s
+	for d.pos < len(s) {
+		p := d.pos
+		n := int(s[p] &^ 0x80)
+		if p+n >= len(s) {
+			return nil, d.errorf(p, "session key name of %d bytes runs past the end of data", n)
+		}
+		name := s[p+1 : p+1+n]
+		d.sessKey = name
+		d.pos = p + 1 + n
+		d.depth = 0
+		var v Value
+		if err := d.value(&v); err != nil {
+			return nil, err
+		}
+		sess.Set(StringKey(name), v)
+	}
+	return sess, nil
+}
+
+func (d *decodeState) sessionSerialize() (*Array, error) {
+	if len(d.s) == 0 {
+		return &Array{}, nil
+	}
+	var v Value
+	if err := d.value(&v); err != nil {
+		return nil, err
+	}
+	// Like PHP, ignore bytes after the array: the session decoder never
+	// looks at them, and PHP's next write drops them.
+	switch v.kind {
+	case KindArray:
+		return v.arr, nil
+	case KindNull:
+		return &Array{}, nil
+	}
+	return nil, d.errorf(0, "php_serialize session holds %s, not an array", v.kind)
+}
+
+// EncodeSession encodes session variables with handler h, as PHP's
+// session_encode() would. Where PHP would silently lose data (an int key or,
+// for php_binary, a name over 127 bytes) or write something it cannot read
+// back (a name containing '|' makes PHP write an empty session), it returns
+// an *EncodeError instead, and nothing.
+func EncodeSession(h Handler, sess *Array) ([]byte, error) {
+	return AppendEncodeSession(nil, h, sess)
+}
+
+// AppendEncodeSession appends the encoded session to dst; see EncodeSession.
+func AppendEncodeSession(dst []byte, h Handler, sess *Array) ([]byte, error) {
+	e := encodeState{buf: dst}
+	switch h {
+	case HandlerPHPSerialize:
+		if err := e.value(ArrayValue(sess)); err != nil {
+			return dst, err
+		}
+		return e.buf, nil
+	case HandlerPHP, HandlerPHPBinary:
+	default:
+		_, err := ParseHandler(string(h))
+		return dst, err
+	}
+	for _, en := range sess.Entries() {
+		k := en.Key
+		if !k.isStr {
+			return dst, &EncodeError{Msg: fmt.Sprintf("session key %d is an int: PHP's %s handler drops int keys (use php_serialize, or a string key)", k.num, h)}
+		}
+		if h == HandlerPHP {
+			if strings.IndexByte(k.str, '|') >= 0 {
+				return dst, &EncodeError{Msg: fmt.Sprintf("session key %q contains '|': PHP's php handler cannot store it (PHP would write an empty session)", k.str)}
+			}
+			e.buf = append(e.buf, k.str...)
+			e.buf = append(e.buf, '|')
+		} else {
+			if len(k.str) > maxBinaryKey {
+				return dst, &EncodeError{Msg: fmt.Sprintf("session key %q is %d bytes: PHP's php_binary handler drops keys over %d bytes", truncate(k.str), len(k.str), maxBinaryKey)}
+			}
+			e.buf = append(e.buf, byte(len(k.str)))
+			e.buf = append(e.buf, k.str...)
+		}
+		e.top = k.str
+		e.depth = 0
+		if err := e.value(en.Value); err != nil {
+			return dst, err
+		}
+	}
+	return e.buf, nil
+}
+
+// ErrUnknownEncoding is returned by DetectHandler for data that is not a
+// session in any of PHP's built-in encodings.
+var ErrUnknownEncoding = errors.New("phpserialize: data is not a php, php_binary or php_serialize session")
+
+// DetectHandler guesses which handler wrote a session payload by decoding it
+// with each: php_serialize first for data that starts with "a:", then php,
+// then php_binary. An empty payload is reported as HandlerPHP. The error
+// names igbinary and msgpack payloads, which phpsess does not decode.
+func DetectHandler(data []byte) (Handler, error) {
+	s := string(data)
+	if s == "" {
+		return HandlerPHP, nil
+	}
+	var d Decoder
+	try := func(h Handler) bool {
+		st := d.state(s)
+		var err error
+		switch h {
+		case HandlerPHPSerialize:
+			var v Value
+			if err = st.value(&v); err == nil && (st.pos != len(s) || v.kind != KindArray) {
+				err = ErrUnknownEncoding
+			}
+		case HandlerPHP:
+			_, err = st.sessionPHP()
+		case HandlerPHPBinary:
+			_, err = st.sessionBinary()
+		}
+		return err == nil
+	}
+	if strings.HasPrefix(s, "a:") && try(HandlerPHPSerialize) {
+		return HandlerPHPSerialize, nil
+	}
+	if try(HandlerPHP) {
+		return HandlerPHP, nil
+	}
+	if try(HandlerPHPBinary) {
+		return HandlerPHPBinary, nil
+	}
+	if strings.HasPrefix(s, "\x00\x00\x00\x02") {
+		return "", fmt.Errorf("%w (it looks like igbinary)", ErrUnknownEncoding)
+	}
+	if c := s[0]; c&0xf0 == 0x80 || c == 0xde || c == 0xdf {
+		return "", fmt.Errorf("%w (it may be msgpack)", ErrUnknownEncoding)
+	}
+	return "", ErrUnknownEncoding
+}
