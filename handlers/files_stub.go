@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"errors"
+
+	_ "golang.org/x/sys/unix" // the backend will use it
 )
 
 // openFiles is not written yet: this file is replaced by the backend's own.

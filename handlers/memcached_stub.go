@@ -3,6 +3,9 @@ package handlers
 import (
 	"context"
 	"errors"
+
+	_ "github.com/bradfitz/gomemcache/memcache" // the backend will use it
+	_ "github.com/klauspost/compress/zstd"
 )
 
 // openMemcached is not written yet: this file is replaced by the backend's own.
