@@ -95,6 +95,7 @@ type decodeState struct {
 	slots    int      // values pushed so far (every value but R:)
 	objects  []uint64 // bit set: slot i+1 holds an object
 	unsure   bool     // a C: payload may have used slots we did not see
+	lenient  bool     // iv() takes no digits as 0, as PHP's parse_iv2 does
 }
 
 func (d *decodeState) errorf(off int, format string, args ...any) error {
@@ -176,7 +177,7 @@ func (d *decodeState) iv(p int, what string) (int64, int, error) {
 		}
 		p++
 	}
-	if p == digits {
+	if p == digits && !d.lenient {
 		return 0, p, d.errorf(start, "expected digits of %s, found %s", what, d.describe(p))
 	}
 	switch {
@@ -512,8 +513,12 @@ func (d *decodeState) count(p int, signed bool, what string) (int, int, error) {
 	var q int
 	var err error
 	if signed {
+		// O: property counts are read with PHP's parse_iv2: "+1", "" and
+		// "-" (as 0) are accepted.
 		var n64 int64
+		d.lenient = true
 		n64, q, err = d.iv(p, what)
+		d.lenient = false
 		if err == nil && n64 < 0 {
 			return 0, q, d.errorf(p, "negative %s %d", what, n64)
 		}
@@ -738,7 +743,9 @@ func (d *decodeState) serializable(p int, v *Value) error {
 	if err != nil {
 		return err
 	}
+	d.lenient = true // parse_iv2, as for O: counts
 	n64, q, err := d.iv(q, "payload length")
+	d.lenient = false
 	if err != nil {
 		return err
 	}

@@ -453,7 +453,9 @@ func (p *jsonParser) value(depth int) (Value, error) {
 			}
 			return ArrayValue(a), nil
 		}
-		return p.object(depth)
+		if t == '{' {
+			return p.object(depth)
+		}
 	}
 	return Value{}, p.errorf("unexpected JSON token %v", t)
 }
