@@ -96,6 +96,36 @@ type decodeState struct {
 	objects  []uint64 // bit set: slot i+1 holds an object
 	unsure   bool     // a C: payload may have used slots we did not see
 	lenient  bool     // iv() takes no digits as 0, as PHP's parse_iv2 does
+	arrays   []Array  // arena: Array structs handed out by newArray
+	entries  []Entry  // arena: entry space handed out by entrySlice
+	chunk    int      // size of the next entries chunk
+}
+
+// newArray returns an Array from the arena: one allocation per 32 arrays.
+func (d *decodeState) newArray() *Array {
+	if len(d.arrays) == 0 {
+		d.arrays = make([]Array, 32)
+	}
+	a := &d.arrays[0]
+	d.arrays = d.arrays[1:]
+	return a
+}
+
+// entrySlice returns an empty slice with room for n entries, cut from a
+// shared chunk so that a document's arrays cost a few allocations in all.
+// Its capacity is exactly n: an append beyond it moves to new memory.
+func (d *decodeState) entrySlice(n int) []Entry {
+	if n > len(d.entries) {
+		if d.chunk < 64 {
+			d.chunk = 64
+		} else if d.chunk < 4096 {
+			d.chunk *= 2
+		}
+		d.entries = make([]Entry, max(n, d.chunk))
+	}
+	e := d.entries[:0:n]
+	d.entries = d.entries[n:]
+	return e
 }
 
 func (d *decodeState) errorf(off int, format string, args ...any) error {
@@ -532,11 +562,11 @@ func (d *decodeState) count(p int, signed bool, what string) (int, int, error) {
 	if err != nil {
 		return 0, q, err
 	}
-	if err := d.expect(q, ':', "after "+what); err != nil {
-		return 0, q, err
-	}
-	if err := d.expect(q+1, '{', "after "+what); err != nil {
-		return 0, q, err
+	if q+1 >= len(d.s) || d.s[q] != ':' || d.s[q+1] != '{' {
+		if err := d.expect(q, ':', "after "+what); err != nil {
+			return 0, q, err
+		}
+		return 0, q, d.expect(q+1, '{', "after "+what)
 	}
 	q += 2
 	if left := len(d.s) - q; n > left/minElem {
@@ -559,7 +589,7 @@ func (d *decodeState) array(p int, v *Value) error {
 		return err
 	}
 	d.push(false)
-	a := &Array{}
+	a := d.newArray()
 	*v = Value{kind: KindArray, arr: a}
 	if n == 0 {
 		if err := d.expect(q, '}', "to close an empty array"); err != nil {
@@ -582,30 +612,32 @@ func (d *decodeState) array(p int, v *Value) error {
 // elements reads n key/value pairs and the closing '}'. Array keys that are
 // canonical decimal strings become int keys, as in PHP.
 func (d *decodeState) elements(a *Array, n int, isArray bool) error {
-	a.entries = make([]Entry, 0, n)
-	seq := true
+	a.entries = d.entrySlice(n)
+	seq := true // keys so far are 0..i-1, so an int key i cannot be a duplicate
 	for i := 0; i < n; i++ {
 		k, err := d.key(isArray)
 		if err != nil {
 			return err
 		}
-		var val Value
-		if err := d.value(&val); err != nil {
-			return err
-		}
-		if seq && !k.isStr && k.num == int64(i) {
-			// keys so far are 0..i-1: k cannot be a duplicate
-			a.entries = append(a.entries, Entry{Key: k, Value: val})
-			continue
-		}
-		seq = false
-		if j := a.find(k); j >= 0 {
-			a.entries[j].Value = val // PHP keeps the first position, last value
-		} else {
+		if !seq || k.isStr || k.num != int64(i) {
+			seq = false
+			if j := a.find(k); j >= 0 {
+				// PHP keeps the first position and the last value
+				if err := d.value(&a.entries[j].Value); err != nil {
+					return err
+				}
+				continue
+			}
 			if a.index != nil {
 				a.index[k] = len(a.entries)
 			}
-			a.entries = append(a.entries, Entry{Key: k, Value: val})
+		}
+		// decode straight into the entry: no copy of the value
+		a.entries = a.entries[:len(a.entries)+1]
+		e := &a.entries[len(a.entries)-1]
+		e.Key = k
+		if err := d.value(&e.Value); err != nil {
+			return err
 		}
 	}
 	a.index = nil
@@ -670,11 +702,26 @@ var unserializable = map[string]bool{
 	"globiterator": true, "pdo": true, "pdostatement": true, "curlhandle": true,
 }
 
+func isUnserializable(name string) bool {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return unserializable[string(buf[:len(name)])]
+}
+
 // validClassName reports whether PHP would take name as a class name when
 // unserializing: not empty, and only [A-Za-z0-9_\x80-\xff\\] without a
 // leading backslash, and not a built-in class PHP refuses to unserialize.
 func validClassName(name string) bool {
-	if name == "" || name[0] == '\\' || unserializable[strings.ToLower(name)] {
+	if name == "" || name[0] == '\\' || isUnserializable(name) {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
@@ -724,8 +771,8 @@ func (d *decodeState) object(p int, v *Value) error {
 		return err
 	}
 	d.push(true)
-	a := &Array{}
-	*v = Value{kind: KindObject, cls: class, arr: a}
+	a := d.newArray()
+	*v = Value{kind: KindObject, str: class, arr: a}
 	if err := d.enter(p - 2); err != nil {
 		return err
 	}
@@ -765,7 +812,7 @@ func (d *decodeState) serializable(p int, v *Value) error {
 	if s[q] != '}' {
 		return d.errorf(q, "expected '}' after %d payload bytes, found %s", n, d.describe(q))
 	}
-	*v = Value{kind: KindSerializable, cls: class, str: payload}
+	*v = Value{kind: KindSerializable, str: class + "\x00" + payload}
 	d.push(true)
 	if n > 0 {
 		d.unsure = true // the class's unserialize() may decode nested values in our slots

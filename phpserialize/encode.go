@@ -110,32 +110,34 @@ func (e *encodeState) value(v Value) error {
 		e.push(false)
 		return e.array(v.arr)
 	case KindObject:
-		if !validClassName(v.cls) {
-			return e.errorf("invalid class name %q", v.cls)
+		cls := v.str
+		if !validClassName(cls) {
+			return e.errorf("invalid class name %q", cls)
 		}
 		e.push(true)
 		e.buf = append(e.buf, 'O', ':')
-		e.buf = strconv.AppendInt(e.buf, int64(len(v.cls)), 10)
+		e.buf = strconv.AppendInt(e.buf, int64(len(cls)), 10)
 		e.buf = append(e.buf, ':', '"')
-		e.buf = append(e.buf, v.cls...)
+		e.buf = append(e.buf, cls...)
 		e.buf = append(e.buf, '"', ':')
 		return e.elements(v.arr, false)
 	case KindSerializable:
-		if !validClassName(v.cls) {
-			return e.errorf("invalid class name %q", v.cls)
+		cls, payload := v.className(), v.payload()
+		if !validClassName(cls) {
+			return e.errorf("invalid class name %q", cls)
 		}
 		e.push(true)
-		if v.str != "" {
+		if payload != "" {
 			e.unsure = true
 		}
 		e.buf = append(e.buf, 'C', ':')
-		e.buf = strconv.AppendInt(e.buf, int64(len(v.cls)), 10)
+		e.buf = strconv.AppendInt(e.buf, int64(len(cls)), 10)
 		e.buf = append(e.buf, ':', '"')
-		e.buf = append(e.buf, v.cls...)
+		e.buf = append(e.buf, cls...)
 		e.buf = append(e.buf, '"', ':')
-		e.buf = strconv.AppendInt(e.buf, int64(len(v.str)), 10)
+		e.buf = strconv.AppendInt(e.buf, int64(len(payload)), 10)
 		e.buf = append(e.buf, ':', '{')
-		e.buf = append(e.buf, v.str...)
+		e.buf = append(e.buf, payload...)
 		e.buf = append(e.buf, '}')
 		return nil
 	case KindEnum:

@@ -106,7 +106,7 @@ func AppendJSON(dst []byte, v Value) []byte {
 	case KindObject:
 		return appendTag(dst, "$object", func(b []byte) []byte {
 			b = append(b, `{"class":`...)
-			b = appendJSONText(b, v.cls)
+			b = appendJSONText(b, v.str)
 			if jsonNameKeys(v.arr) {
 				b = append(b, `,"props":`...)
 				b = appendJSONMembers(b, v.arr)
@@ -119,9 +119,9 @@ func AppendJSON(dst []byte, v Value) []byte {
 	case KindSerializable:
 		return appendTag(dst, "$serializable", func(b []byte) []byte {
 			b = append(b, `{"class":`...)
-			b = appendJSONText(b, v.cls)
+			b = appendJSONText(b, v.className())
 			b = append(b, `,"data":`...)
-			b = appendJSONText(b, v.str)
+			b = appendJSONText(b, v.payload())
 			return append(b, '}')
 		}, 0)
 	case KindEnum:

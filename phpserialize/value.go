@@ -45,8 +45,7 @@ func (k Kind) String() string {
 type Value struct {
 	kind Kind
 	num  uint64 // bool, int (two's complement), float bits, reference slot
-	str  string // string bytes; float text as read; enum "Enum:Case"; Serializable payload
-	cls  string // class name of an object or Serializable
+	str  string // string bytes; float text as read; enum "Enum:Case"; object class; Serializable "Class\x00payload"
 	arr  *Array // array elements or object properties
 }
 
@@ -87,13 +86,13 @@ func Object(class string, props *Array) Value {
 	if props == nil {
 		props = &Array{}
 	}
-	return Value{kind: KindObject, cls: class, arr: props}
+	return Value{kind: KindObject, str: class, arr: props}
 }
 
 // Serializable returns an object of a class that implements PHP's
 // Serializable interface, written as C:...:{payload}. The payload is opaque.
 func Serializable(class, payload string) Value {
-	return Value{kind: KindSerializable, cls: class, str: payload}
+	return Value{kind: KindSerializable, str: class + "\x00" + payload}
 }
 
 // Enum returns a case of a PHP 8.1 enum, written as E:N:"Enum:Case";.
@@ -137,10 +136,27 @@ func (v Value) Float() float64 {
 // "Enum:Case" of an enum; "" for any other kind.
 func (v Value) Str() string {
 	switch v.kind {
-	case KindString, KindSerializable, KindEnum:
+	case KindString, KindEnum:
 		return v.str
+	case KindSerializable:
+		return v.payload()
 	}
 	return ""
+}
+
+// className returns the class of an object or Serializable (class names
+// cannot contain NUL, so a Serializable keeps "Class\x00payload" in str).
+func (v Value) className() string {
+	if v.kind == KindSerializable {
+		c, _, _ := strings.Cut(v.str, "\x00")
+		return c
+	}
+	return v.str
+}
+
+func (v Value) payload() string {
+	_, p, _ := strings.Cut(v.str, "\x00")
+	return p
 }
 
 // Array returns the elements of an array or the properties of an object, and
@@ -157,7 +173,7 @@ func (v Value) Array() *Array {
 func (v Value) Class() string {
 	switch v.kind {
 	case KindObject, KindSerializable:
-		return v.cls
+		return v.className()
 	case KindEnum:
 		e, _, _ := strings.Cut(v.str, ":")
 		return e
@@ -197,12 +213,10 @@ func (v Value) Equal(w Value) bool {
 		return v.num == w.num
 	case KindFloat:
 		return v.num == w.num || (math.IsNaN(v.Float()) && math.IsNaN(w.Float()))
-	case KindString, KindEnum:
+	case KindString, KindEnum, KindSerializable:
 		return v.str == w.str
-	case KindSerializable:
-		return v.cls == w.cls && v.str == w.str
 	case KindObject:
-		if v.cls != w.cls {
+		if v.str != w.str {
 			return false
 		}
 	}
@@ -375,7 +389,7 @@ func (a *Array) find(k Key) int {
 		return -1
 	}
 	for i := range a.entries {
-		if a.entries[i].Key == k {
+		if e := &a.entries[i].Key; e.isStr == k.isStr && e.num == k.num && e.str == k.str {
 			return i
 		}
 	}
