@@ -16,10 +16,10 @@ func TestMarshalTable(t *testing.T) {
 	}
 	type outer struct {
 		inner
-		N   *int   `php:"n"`
-		S   []byte `php:"s"`
-		Z   int    `php:"z,string"`
-		Skip int   `php:"-"`
+		N    *int   `php:"n"`
+		S    []byte `php:"s"`
+		Z    int    `php:"z,string"`
+		Skip int    `php:"-"`
 	}
 	for _, tc := range []struct {
 		in   any
