@@ -75,6 +75,11 @@ layouts of PHP's own save handlers, CodeIgniter, Phalcon and DALMP.`,
 	root.AddCommand(
 		a.decodeCmd(),
 		a.encodeCmd(),
+		a.getCmd(),
+		a.putCmd(),
+		a.rmCmd(),
+		a.lsCmd(),
+		a.gcCmd(),
 	)
 	return root
 }
