@@ -114,8 +114,8 @@ func (s *Server) Stop() error {
 	return s.stopLocked(s.cfg.stopSignal, 10*time.Second)
 }
 
-// Kill kills the server and all its processes with SIGKILL, as a crash
-// would, and waits until they are gone. The data dir is kept for a later
+// Kill kills the server and all its processes (PostgreSQL's backends
+// included) with SIGKILL, as a crash would, and waits until they are gone. The data dir is kept for a later
 // Start. Killing a stopped server does nothing.
 func (s *Server) Kill() error {
 	s.mu.Lock()
@@ -136,8 +136,9 @@ func (s *Server) Restart() error {
 	return s.startLocked()
 }
 
-// Pause freezes the server's processes (SIGSTOP): connections stay open
-// but nothing is answered, as with a hung server or a network partition.
+// Pause freezes all the server's processes (SIGSTOP): connections stay
+// open, new ones are still accepted by the kernel, but nothing is answered,
+// as with a hung server or a network partition.
 func (s *Server) Pause() error { return s.signalGroup(syscall.SIGSTOP) }
 
 // Resume lets a paused server go on (SIGCONT).
@@ -172,10 +173,84 @@ func (s *Server) signalGroup(sig syscall.Signal) error {
 	if s.proc == nil || s.proc.exited() {
 		return fmt.Errorf("testenv: %s on %s is not running", s.Name, s.Addr)
 	}
-	if err := syscall.Kill(-s.proc.cmd.Process.Pid, sig); err != nil {
+	pid := s.proc.cmd.Process.Pid
+	if sig == syscall.SIGSTOP {
+		syscall.Kill(-pid, sig) // first, so that the leader forks no more
+	}
+	for _, p := range processTree(pid) {
+		syscall.Kill(p, sig)
+	}
+	if err := syscall.Kill(-pid, sig); err != nil {
 		return fmt.Errorf("testenv: %s: kill %v: %w", s.Name, sig, err)
 	}
 	return nil
+}
+
+// killTree kills the process group led by pid and every descendant of pid
+// (PostgreSQL's backends make themselves leaders of groups of their own), as
+// a crash of the whole server would, and waits until they are gone.
+func killTree(pid int) {
+	syscall.Kill(-pid, syscall.SIGSTOP) // no more forks while we look
+	tree := processTree(pid)
+	for _, p := range tree {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	syscall.Kill(-pid, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range tree {
+		for p != pid && procAlive(p) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// processTree returns root and all its descendants, from /proc.
+func processTree(root int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return []int{root}
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, ppid, ok := procStat(pid); ok {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	tree := []int{root}
+	for i := 0; i < len(tree); i++ {
+		tree = append(tree, children[tree[i]]...)
+	}
+	return tree
+}
+
+// procStat returns the state and parent pid of a process.
+func procStat(pid int) (state byte, ppid int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// "pid (comm) S ppid ...": comm may contain spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0][0], ppid, err == nil
+}
+
+// procAlive reports whether pid exists and is not a zombie (killed
+// processes re-parented to a lazy init stay zombies for a while).
+func procAlive(pid int) bool {
+	state, _, ok := procStat(pid)
+	return ok && state != 'Z'
 }
 
 func (s *Server) startLocked() error {
@@ -266,11 +341,11 @@ func (s *Server) stopLocked(sig syscall.Signal, grace time.Duration) error {
 		sig = syscall.SIGTERM
 	}
 	pgid := p.cmd.Process.Pid
-	syscall.Kill(-pgid, sig)
 	if sig != syscall.SIGKILL {
-		syscall.Kill(-pgid, syscall.SIGCONT) // a paused server could not act on sig
-	}
-	if grace > 0 {
+		syscall.Kill(-pgid, sig)
+		for _, pid := range processTree(pgid) { // a paused server could not act on sig
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
 		select {
 		case <-p.done:
 			return nil
@@ -278,7 +353,7 @@ func (s *Server) stopLocked(sig syscall.Signal, grace time.Duration) error {
 			fmt.Fprintf(os.Stderr, "testenv: %s on %s ignored %v for %v, killing it\n", s.Name, s.Addr, sig, grace)
 		}
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	killTree(pgid)
 	select {
 	case <-p.done:
 		return nil

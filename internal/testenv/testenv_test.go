@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -379,8 +380,8 @@ func TestMemcachedDedicatedIsCleanedUp(t *testing.T) {
 		}
 		memcache(t, s.Addr, "version\r\n", "VERSION")
 	})
-	if s == nil {
-		t.FailNow()
+	if s == nil { // skipped (-short) or failed
+		return
 	}
 	if s.Running() {
 		t.Error("still running after the test's cleanup")
@@ -435,6 +436,30 @@ func crashAndCheck(t *testing.T, driver, dsn string, s *Server) {
 	if err := db.QueryRow("SELECT v FROM kv WHERE k = 'a'").Scan(&v); err != nil || v != "b" {
 		t.Fatalf("after restart: v = %q, %v", v, err)
 	}
+
+	// Pause must freeze the connection's own server process too
+	// (PostgreSQL backends are not in the postmaster's process group).
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = conn.QueryRowContext(ctx, "SELECT 1").Scan(&v)
+	cancel()
+	if err == nil {
+		t.Error("a paused server answered")
+	}
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if err := db.QueryRow("SELECT v FROM kv WHERE k = 'a'").Scan(&v); err != nil || v != "b" {
+		t.Fatalf("after Resume: v = %q, %v", v, err)
+	}
 }
 
 func TestFreePort(t *testing.T) {
@@ -456,4 +481,93 @@ func TestMissingBinaryMessage(t *testing.T) {
 		err.Error() != "no-such-server-xyz not found: run scripts/install-deps.sh (or: apt-get install no-such-pkg)" {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestHelperProcess is the child of TestServersDieWithTestProcess: it starts
+// a shared and a dedicated server, prints their pids and dirs, and waits to
+// be killed. Run normally, it does nothing.
+func TestHelperProcess(t *testing.T) {
+	if os.Getenv("PHPSESS_TESTENV_HELPER") != "1" {
+		return
+	}
+	r := shared(t, "redis", startRedis)
+	pg := NewPostgres(t)
+	fmt.Printf("SERVERS %d %s %d %s\n", r.Pid(), r.Dir, pg.Server.Pid(), pg.Server.Dir)
+	time.Sleep(time.Minute)
+}
+
+// A test binary that is killed (or panics on -timeout) runs no cleanup: its
+// servers must die with it (parent-death signal), must not hold its output
+// pipe open, and the next run must delete the dirs left behind.
+func TestServersDieWithTestProcess(t *testing.T) {
+	skipShort(t, "redis-server and postgres")
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "PHPSESS_TESTENV_HELPER=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	var dirs []string
+	var seen bytes.Buffer
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		var p1, p2 int
+		var d1, d2 string
+		if _, err := fmt.Sscanf(sc.Text(), "SERVERS %d %s %d %s", &p1, &d1, &p2, &d2); err == nil {
+			pids, dirs = []int{p1, p2}, []string{d1, d2}
+			break
+		}
+	}
+	if pids == nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper printed no SERVERS line:\n%s", seen.String())
+	}
+	t.Logf("helper started redis (pid %d) and postgres (pid %d); killing the helper", pids[0], pids[1])
+	cmd.Process.Kill()
+	// EOF on the pipe: no server inherited the test process's stdout.
+	eof := make(chan struct{})
+	go func() { io.Copy(io.Discard, out); close(eof) }()
+	select {
+	case <-eof:
+	case <-time.After(10 * time.Second):
+		t.Error("the helper's stdout stays open after it was killed: a server inherited it")
+	}
+	cmd.Wait()
+	for _, pid := range pids {
+		deadline := time.Now().Add(10 * time.Second)
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server pid %d survived its killed test process", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	cleanStale()
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("stale dir %s not removed (%v)", d, err)
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
 }
