@@ -98,7 +98,6 @@ type decodeState struct {
 	lenient  bool     // iv() takes no digits as 0, as PHP's parse_iv2 does
 	arrays   []Array  // arena: Array structs handed out by newArray
 	entries  []Entry  // arena: entry space handed out by entrySlice
-	chunk    int      // size of the next entries chunk
 }
 
 // newArray returns an Array from the arena: one allocation per 32 arrays.
@@ -116,12 +115,9 @@ func (d *decodeState) newArray() *Array {
 // Its capacity is exactly n: an append beyond it moves to new memory.
 func (d *decodeState) entrySlice(n int) []Entry {
 	if n > len(d.entries) {
-		if d.chunk < 64 {
-			d.chunk = 64
-		} else if d.chunk < 4096 {
-			d.chunk *= 2
-		}
-		d.entries = make([]Entry, max(n, d.chunk))
+		// PHP's own sessions take about 28 bytes per element: size the chunk
+		// for what is left of the input, so that little of it goes unused.
+		d.entries = make([]Entry, max(n, 32, (len(d.s)-d.pos)/28))
 	}
 	e := d.entries[:0:n]
 	d.entries = d.entries[n:]
