@@ -80,6 +80,7 @@ layouts of PHP's own save handlers, CodeIgniter, Phalcon and DALMP.`,
 		a.rmCmd(),
 		a.lsCmd(),
 		a.gcCmd(),
+		a.migrateCmd(),
 	)
 	return root
 }

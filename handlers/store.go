@@ -143,6 +143,20 @@ type Toucher interface {
 	Touch(ctx context.Context, id string, ttl time.Duration) error
 }
 
+// Counter is a Store that can say cheaply how many sessions it holds
+// (roughly: sessions may expire meanwhile), for progress and ETAs.
+type Counter interface {
+	Count(ctx context.Context) (int64, error)
+}
+
+// BatchWriter is a Store that can write many sessions in one round trip
+// (pipelining). Each record is written as Write would write it, without
+// taking locks; it is for copying into a store no PHP request uses yet, or
+// with the caller holding the locks.
+type BatchWriter interface {
+	WriteBatch(ctx context.Context, recs []*Record) error
+}
+
 // Update reads session id, calls fn with it (a new empty Record when the
 // session does not exist), and writes the result, all under the session's
 // lock when the store has locking on. If fn returns an error, nothing is
