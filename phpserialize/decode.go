@@ -460,6 +460,20 @@ func isTypeByte(c byte) bool {
 // str reads len:"bytes"; starting after "s:".
 func (d *decodeState) str(p int, escaped bool) (string, int, error) {
 	s := d.s
+	if !escaped {
+		// Fast path for what PHP writes: digits, :", the bytes, ";
+		q, n := p, 0
+		for q < len(s) && q-p < 10 && s[q] >= '0' && s[q] <= '9' {
+			n = n*10 + int(s[q]-'0')
+			q++
+		}
+		if q > p && q+1 < len(s) && s[q] == ':' && s[q+1] == '"' {
+			q += 2
+			if n <= len(s)-q-2 && s[q+n] == '"' && s[q+n+1] == ';' {
+				return s[q : q+n], q + n + 2, nil
+			}
+		}
+	}
 	n, q, err := d.uiv(p, "string length")
 	if err != nil {
 		return "", q, err
