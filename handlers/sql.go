@@ -40,12 +40,27 @@ func sqlLayoutDefaults() map[string]layoutDefaults {
 	return map[string]layoutDefaults{"ci3": d, "ci4": d}
 }
 
-// openMySQL opens mysql://USER:PASS@HOST:PORT/DB?layout=ci4&table=ci_sessions.
+// openMySQL opens mysql://USER:PASS@HOST:PORT/DB?layout=ci4&table=ci_sessions
+// (MySQL or MariaDB; port 3306 by default).
+//
+// Options, beside handler=, ttl= (default 7200 s, CodeIgniter's
+// sess_expiration), lock= and lock_timeout= (default 300 s):
+//
+//	layout=ci4|ci3     CodeIgniter 4 (the default) or 3; see sql_ci.go
+//	table=ci_sessions  the session table ([A-Za-z0-9_])
+//	cookie=ci_session  CI4 >= 4.2.11: the cookie name prefixing ids ("<cookie>:<id>")
+//	ci4_version=4.7.0  CI4's version: < 4.2.11 bare ids, < 4.1.2 CI3's columns
+//	match_ip=off       sess_match_ip / $matchIP: the IP keys the row and the lock
+//	ip=0.0.0.0         the client address: needed with match_ip; else written on insert
+//	create_table=off   create the table with CodeIgniter's schema if it is missing
+//	tls=               MySQL: go-sql-driver's tls (true, false, skip-verify, preferred)
+//	sslmode=...        PostgreSQL: sslmode (default prefer), sslrootcert, sslcert, sslkey
 func openMySQL(ctx context.Context, o *options) (Store, error) {
 	return openSQL(ctx, o, mysqlDialect{})
 }
 
-// openPostgres opens postgres://USER:PASS@HOST:PORT/DB?layout=ci4&table=ci_sessions.
+// openPostgres opens postgres://USER:PASS@HOST:PORT/DB?layout=ci4&table=ci_sessions
+// (port 5432 by default), with the options of openMySQL.
 func openPostgres(ctx context.Context, o *options) (Store, error) {
 	return openSQL(ctx, o, pgDialect{})
 }
