@@ -112,7 +112,11 @@ var mariadbOptions = []string{
 	"--skip-name-resolve",
 }
 
-func startMariaDB() (*Server, error) {
+func startMariaDB() (*Server, error) { return startMariaDBFrom(true) }
+
+// startMariaDBFrom starts a MariaDB server on a copy of the template data
+// dir, or (template false) on a data dir initialised from scratch.
+func startMariaDBFrom(template bool) (*Server, error) {
 	const pkg = "mariadb-server"
 	mariadbd, err := findBinary("mariadbd", pkg)
 	if err != nil {
@@ -122,31 +126,22 @@ func startMariaDB() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// --user: the account that owns the data dir; mariadbd refuses to run
-	// as root without one.
-	userOpt := func() []string {
-		if runsAsRoot("mysql") {
-			return []string{"--user=root"}
-		}
-		if a, _ := serviceAccount("mysql"); a != nil {
-			return []string{"--user=mysql"}
-		}
-		return nil
+	// Run mariadb-install-db as root with --user=mysql (the tested recipe):
+	// it creates the data dir and chowns it. "normal" root auth gives
+	// root@localhost no password instead of Debian's unix_socket plugin.
+	installArgs := []string{"--no-defaults"}
+	if runsAsRoot("mysql") {
+		installArgs = append(installArgs, "--user=root")
+	} else if a, _ := serviceAccount("mysql"); a != nil {
+		installArgs = append(installArgs, "--user=mysql")
 	}
-	return newServer(kind{
+	installArgs = append(installArgs, "--auth-root-authentication-method=normal", "--skip-test-db")
+	installArgs = append(installArgs, mariadbOptions...)
+	k := kind{
 		name: "mariadb",
 		user: "mysql",
 		prepare: func(s *Server) error {
-			if sock := mariadbSocket(s); len(sock) >= 100 {
-				return fmt.Errorf("testenv: mariadb: socket path %s too long (set TMPDIR to a shorter dir)", sock)
-			}
-			// Run as root with --user=mysql (the tested recipe): the script
-			// creates the data dir and chowns it. "normal" root auth gives
-			// root@localhost no password instead of Debian's unix_socket.
-			args := []string{"--no-defaults", "--datadir=" + filepath.Join(s.Dir, "data")}
-			args = append(args, userOpt()...)
-			args = append(args, "--auth-root-authentication-method=normal", "--skip-test-db")
-			args = append(args, mariadbOptions...)
+			args := append([]string{installArgs[0], "--datadir=" + filepath.Join(s.Dir, "data")}, installArgs[1:]...)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
 			defer cancel()
 			if err := runOnce(ctx, "", s.Dir, installDB, args...); err != nil {
@@ -155,6 +150,9 @@ func startMariaDB() (*Server, error) {
 			return nil
 		},
 		config: func(s *Server) (serverConfig, error) {
+			if sock := mariadbSocket(s); len(sock) >= 100 {
+				return serverConfig{}, fmt.Errorf("testenv: mariadb: socket path %s too long (set TMPDIR to a shorter dir)", sock)
+			}
 			return serverConfig{
 				bin: mariadbd,
 				args: func(s *Server) []string {
@@ -181,7 +179,16 @@ func startMariaDB() (*Server, error) {
 		},
 		url:       func(s *Server) string { return mysqlServer(s).URL() },
 		provision: provisionMariaDB,
-	})
+	}
+	if template {
+		version, err := binaryVersion(mariadbd)
+		if err != nil {
+			return nil, fmt.Errorf("testenv: mariadb: %v", err)
+		}
+		key := templateKey(version, accountKey("mysql"), strings.Join(installArgs, " "), dbUser, dbPassword, dbName)
+		k = withTemplate(k, key, func() (*Server, error) { return startMariaDBFrom(false) })
+	}
+	return newServer(k)
 }
 
 // mariadbReady reads the server's greeting: a packet of protocol 10.

@@ -111,7 +111,11 @@ func isExecutable(p string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-func startPostgres() (*Server, error) {
+func startPostgres() (*Server, error) { return startPostgresFrom(true) }
+
+// startPostgresFrom starts a PostgreSQL server on a copy of the template
+// data dir, or (template false) on a cluster initialised from scratch.
+func startPostgresFrom(template bool) (*Server, error) {
 	bin, err := pgBinDir()
 	if err != nil {
 		return nil, err
@@ -119,7 +123,10 @@ func startPostgres() (*Server, error) {
 	if runsAsRoot("postgres") {
 		return nil, fmt.Errorf("postgres refuses to run as root and there is no 'postgres' account: run scripts/install-deps.sh (or: apt-get install postgresql)")
 	}
-	return newServer(kind{
+	initdbArgs := []string{"-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
+		"-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions",
+		"--wal-segsize=1"} // 1 MiB WAL segments: a smaller data dir to copy
+	k := kind{
 		name: "postgres",
 		user: "postgres",
 		prepare: func(s *Server) error {
@@ -134,10 +141,8 @@ func startPostgres() (*Server, error) {
 			// Unix socket: trust (for provisioning); TCP: passwords.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
 			defer cancel()
-			err := runOnce(ctx, "postgres", s.Dir, filepath.Join(bin, "initdb"),
-				"-D", filepath.Join(s.Dir, "data"), "-U", "postgres", "--pwfile="+pw,
-				"--auth-local=trust", "--auth-host=scram-sha-256",
-				"-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions")
+			args := append([]string{"-D", filepath.Join(s.Dir, "data"), "--pwfile=" + pw}, initdbArgs...)
+			err := runOnce(ctx, "postgres", s.Dir, filepath.Join(bin, "initdb"), args...)
 			if err != nil {
 				return fmt.Errorf("testenv: postgres: %v", err)
 			}
@@ -184,7 +189,16 @@ func startPostgres() (*Server, error) {
 			}
 			return nil
 		},
-	})
+	}
+	if template {
+		version, err := binaryVersion(filepath.Join(bin, "postgres"))
+		if err != nil {
+			return nil, fmt.Errorf("testenv: postgres: %v", err)
+		}
+		key := templateKey(version, accountKey("postgres"), strings.Join(initdbArgs, " "), dbUser, dbPassword, dbName)
+		k = withTemplate(k, key, func() (*Server, error) { return startPostgresFrom(false) })
+	}
+	return newServer(k)
 }
 
 // pgSocketConn is the superuser's connection string over the unix socket.

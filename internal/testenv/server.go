@@ -204,6 +204,61 @@ func killTree(pid int) {
 	}
 }
 
+// errPortTaken: another process listens on the port a server was to use.
+var errPortTaken = errors.New("port taken by another process")
+
+// portListeners looks for TCP sockets listening on port of 127.0.0.1 (or of
+// every address) and reports whether one belongs to the process tree of
+// root and whether one belongs to another process. Both are false when
+// nothing listens, or when /proc cannot tell.
+func portListeners(root, port int) (ours, foreign bool) {
+	inodes := map[string]bool{}
+	p := fmt.Sprintf(":%04X", port)
+	loopback := []string{
+		"0100007F" + p, "00000000" + p, // tcp: 127.0.0.1, 0.0.0.0
+		"00000000000000000000000000000000" + p, // tcp6: ::
+		"00000000000000000000000001000000" + p, // ::1
+		"0000000000000000FFFF00000100007F" + p, // ::ffff:127.0.0.1
+	}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			fields := strings.Fields(line)
+			if len(fields) < 10 || fields[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			for _, l := range loopback {
+				if fields[1] == l {
+					inodes[fields[9]] = true
+				}
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false, false
+	}
+	found := map[string]bool{}
+	for _, pid := range processTree(root) {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if err != nil {
+				continue
+			}
+			if ino, ok := strings.CutPrefix(target, "socket:["); ok {
+				if ino = strings.TrimSuffix(ino, "]"); inodes[ino] {
+					found[ino] = true
+				}
+			}
+		}
+	}
+	return len(found) > 0, len(found) < len(inodes)
+}
+
 // processTree returns root and all its descendants, from /proc.
 func processTree(root int) []int {
 	entries, err := os.ReadDir("/proc")
@@ -296,6 +351,9 @@ func (s *Server) startLocked() error {
 	defer cancel()
 	if err := s.waitReady(ctx, p); err != nil {
 		s.stopLocked(syscall.SIGKILL, 0)
+		if errors.Is(err, errPortTaken) {
+			return fmt.Errorf("testenv: %s: %w", s.Addr, err)
+		}
 		return fmt.Errorf("testenv: %s (%s %s) did not start: %v\n--- last lines of %s ---\n%s",
 			s.Name, s.cfg.bin, strings.Join(args, " "), err, s.LogFile, s.LogTail(25))
 	}
@@ -308,11 +366,16 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 		if p.exited() {
 			return fmt.Errorf("it exited during start-up (%v)", p.err)
 		}
+		// Someone else listening on the port means our bind failed (or
+		// will): do not mistake their answers for ours.
+		if ours, foreign := portListeners(p.cmd.Process.Pid, s.Port); foreign && !ours {
+			return errPortTaken
+		}
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		last = s.cfg.ready(actx, s)
 		cancel()
 		if last == nil {
-			if p.exited() { // answered, but is it ours? (port taken by someone else)
+			if p.exited() {
 				return fmt.Errorf("it exited during start-up (%v)", p.err)
 			}
 			return nil
@@ -395,6 +458,9 @@ type kind struct {
 	provision func(s *Server) error
 }
 
+// pickPort chooses the port of a new server (a variable for tests).
+var pickPort = freePort
+
 // newServer creates a dir, prepares it, and starts the server on a free
 // port, retrying with another port when the chosen one was taken meanwhile.
 func newServer(k kind) (*Server, error) {
@@ -425,7 +491,7 @@ func newServer(k kind) (*Server, error) {
 	}
 	const attempts = 5
 	for i := 1; ; i++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = pickPort(); err != nil {
 			return fail(fmt.Errorf("testenv: %s: no free port: %w", k.name, err))
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
@@ -435,7 +501,9 @@ func newServer(k kind) (*Server, error) {
 		if err == nil {
 			break
 		}
-		if i == attempts || !strings.Contains(strings.ToLower(lastStart(s.LogFile)), "address already in use") {
+		taken := errors.Is(err, errPortTaken) ||
+			strings.Contains(strings.ToLower(lastStart(s.LogFile)), "address already in use")
+		if i == attempts || !taken {
 			return fail(err)
 		}
 	}

@@ -571,3 +571,47 @@ func alive(pid int) bool {
 	}
 	return true
 }
+
+// A port that another process took between FreePort and the server's bind
+// must not be mistaken for the server: it is detected and another port is
+// used. (Not parallel: it swaps pickPort.)
+func TestPortTakenRetries(t *testing.T) {
+	skipShort(t, "servers")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+	orig := pickPort
+	t.Cleanup(func() { pickPort = orig })
+	for _, c := range []struct {
+		name  string
+		start func() (*Server, error)
+	}{
+		{"redis", startRedis},
+		{"memcached", startMemcached},
+		{"ferretdb", startFerretDB},
+		{"postgres", startPostgres},
+		{"mariadb", startMariaDB},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			pickPort = func() (int, error) {
+				if calls++; calls == 1 {
+					return busy, nil
+				}
+				return orig()
+			}
+			s, err := c.start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.destroy()
+			// (More picks when the data dir template was built meanwhile.)
+			if s.Port == busy || calls < 2 {
+				t.Fatalf("port %d after %d picks; busy port was %d", s.Port, calls, busy)
+			}
+		})
+	}
+}
