@@ -428,7 +428,7 @@ func (s *sqlCIStore) read(ctx context.Context, q sqlQuerier, id string) (*Record
 func (s *sqlCIStore) tsArg(ttl time.Duration) any {
 	offset := time.Duration(0)
 	if ttl > 0 {
-		offset = ttl - s.info.TTL
+		offset = (ttl - s.info.TTL).Round(time.Second) // the columns hold seconds
 	}
 	if s.intTS {
 		return time.Now().Add(offset).Unix()
