@@ -556,28 +556,121 @@ func (s *redisStore) scan(ctx context.Context, pattern string, fn func(key strin
 // Lock keys and keys that are not sessions of this layout are skipped. As
 // SCAN does, it may report an id twice.
 func (s *redisStore) List(ctx context.Context, fn func(id string) error) error {
-	suffix := s.layout.lockSuffix()
 	err := s.scan(ctx, globEscape(s.prefix)+"*", func(key string) error {
-		if strings.HasSuffix(key, suffix) {
-			return nil
+		if id, ok := s.sessionID(key); ok {
+			return fn(id)
 		}
-		id := strings.TrimPrefix(key, s.prefix)
-		if s.matchIP {
-			i := strings.LastIndexByte(id, ':')
-			if i < 0 || checkIP(id[:i]) != nil || (s.fixedIP != "" && id[:i] != s.fixedIP) {
-				return nil
-			}
-			id = id[i+1:]
-		}
-		if checkID(id) != nil {
-			return nil
-		}
-		return fn(id)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("redis list: %w", err)
 	}
 	return nil
+}
+
+// sessionID returns the session id a key holds, if it is a session key of
+// this store (not a lock key, nor another layout's or application's key).
+func (s *redisStore) sessionID(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix)
+	if !ok || strings.HasSuffix(rest, s.layout.lockSuffix()) {
+		return "", false
+	}
+	if s.matchIP {
+		i := strings.LastIndexByte(rest, ':')
+		if i < 0 || checkIP(rest[:i]) != nil || (s.fixedIP != "" && rest[:i] != s.fixedIP) {
+			return "", false
+		}
+		rest = rest[i+1:]
+	}
+	return rest, checkID(rest) == nil
+}
+
+// WriteBatch writes many sessions in one round trip (pipelined SETEX),
+// each as Write would without locking, for copying into a store. Every
+// record is checked before anything is sent.
+func (s *redisStore) WriteBatch(ctx context.Context, recs []*Record) error {
+	type item struct {
+		key  string
+		secs int64
+	}
+	items := make([]item, len(recs))
+	for i, rec := range recs {
+		if err := checkID(rec.ID); err != nil {
+			return opError("write", redisBackend, rec.ID, err)
+		}
+		ip, err := s.writeIP(rec)
+		if err != nil {
+			return opError("write", redisBackend, rec.ID, err)
+		}
+		secs, err := s.ttlSeconds(rec.TTL)
+		if err != nil {
+			return opError("write", redisBackend, rec.ID, err)
+		}
+		items[i] = item{s.key(rec.ID, ip), secs}
+	}
+	cmds, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, it := range items {
+			p.Do(ctx, "SETEX", it.key, it.secs, recs[i].Data)
+		}
+		return nil
+	})
+	for i, c := range cmds {
+		if c.Err() != nil {
+			return opError("write", redisBackend, recs[i].ID, c.Err())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("redis write batch: %w", err)
+	}
+	return nil
+}
+
+// redisCountSample is how many random keys Count looks at in a large
+// database, and redisCountExact the database size up to which it counts
+// exactly by SCAN.
+const (
+	redisCountSample = 256
+	redisCountExact  = 2000
+)
+
+// Count estimates how many sessions the store holds: exactly by SCAN in a
+// small database, else DBSIZE times the share of session keys among
+// randomly sampled keys (one round trip; other applications' keys and lock
+// keys are not counted).
+func (s *redisStore) Count(ctx context.Context) (int64, error) {
+	size, err := s.c.DBSize(ctx).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis count: %w", err)
+	}
+	if size <= redisCountExact {
+		var n int64
+		err := s.List(ctx, func(string) error { n++; return nil })
+		return n, err
+	}
+	cmds, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for range redisCountSample {
+			p.RandomKey(ctx)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("redis count: %w", err)
+	}
+	hits, seen := 0, 0
+	for _, c := range cmds {
+		key, err := c.(*redis.StringCmd).Result()
+		if err != nil {
+			continue
+		}
+		seen++
+		if _, ok := s.sessionID(key); ok {
+			hits++
+		}
+	}
+	if seen == 0 {
+		return 0, nil
+	}
+	return size * int64(hits) / int64(seen), nil
 }
 
 // Lock takes the PHP side's lock on id, waiting up to lock_timeout. It

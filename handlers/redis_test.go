@@ -217,6 +217,65 @@ func TestRedisListSkips(t *testing.T) {
 	}
 }
 
+// TestRedisBatchAndCount checks WriteBatch (for migrations) and Count.
+func TestRedisBatchAndCount(t *testing.T) {
+	srv := testenv.NewRedis(t)
+	ctx := redisCtx(t)
+	raw := rawRedis(t, srv.Addr, 0)
+	s := openRedisStore(t, "redis://"+srv.Addr+"/0?layout=ci4")
+	bw := s.(handlers.BatchWriter)
+	var recs []*handlers.Record
+	for i := range 100 {
+		recs = append(recs, &handlers.Record{ID: storetest.NewID(), Data: counter(i), TTL: time.Duration(100+i) * time.Second})
+	}
+	bad := append(recs[:50:50], &handlers.Record{ID: "../x", Data: counter(1)})
+	if err := bw.WriteBatch(ctx, bad); !errors.Is(err, handlers.ErrInvalidID) {
+		t.Fatalf("WriteBatch with a bad id: %v", err)
+	}
+	if n := raw.DBSize(ctx).Val(); n != 0 {
+		t.Fatalf("a rejected batch wrote %d keys", n)
+	}
+	if err := bw.WriteBatch(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range recs {
+		key := "ci_session:ci_session:" + rec.ID
+		if got := mustRaw(t, raw, key); !bytes.Equal(got, rec.Data) {
+			t.Fatalf("%s = %q", key, got)
+		}
+		if d := raw.TTL(ctx, key).Val(); d != time.Duration(100+i)*time.Second {
+			t.Fatalf("TTL %s = %v", key, d)
+		}
+	}
+	// lock keys and foreign keys are not sessions
+	raw.Set(ctx, "ci_session:ci_session:"+recs[0].ID+":lock", "1", time.Minute)
+	raw.Set(ctx, "cache:thing", "1", time.Minute)
+	cn := s.(handlers.Counter)
+	if n, err := cn.Count(ctx); err != nil || n != 100 {
+		t.Fatalf("Count (exact) = %d, %v, want 100", n, err)
+	}
+	// a large database: sampled, roughly right
+	p := raw.Pipeline()
+	for i := range 6000 {
+		p.Set(ctx, fmt.Sprintf("cache:%d", i), "x", time.Minute)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs = recs[:0]
+	for i := range 2900 {
+		recs = append(recs, &handlers.Record{ID: storetest.NewID(), Data: counter(i)})
+	}
+	if err := bw.WriteBatch(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	n, err := cn.Count(ctx)
+	if err != nil || n < 2000 || n > 4400 {
+		t.Fatalf("Count (sampled) = %d, %v, want about 3000 of %d keys", n, err, raw.DBSize(ctx).Val())
+	}
+	t.Logf("sampled Count: %d (3000 sessions among %d keys)", n, raw.DBSize(ctx).Val())
+}
+
 func TestRedisOptions(t *testing.T) {
 	addr := testenv.Redis(t)
 	ctx := redisCtx(t)
@@ -258,7 +317,7 @@ func TestRedisOptions(t *testing.T) {
 	if i := s.Info(); !i.Locking {
 		t.Errorf("native lock=on: %+v", i)
 	}
-	for _, iface := range []string{"Lister", "Locker", "Toucher"} {
+	for _, iface := range []string{"Lister", "Locker", "Toucher", "BatchWriter", "Counter"} {
 		var ok bool
 		switch iface {
 		case "Lister":
@@ -267,6 +326,10 @@ func TestRedisOptions(t *testing.T) {
 			_, ok = s.(handlers.Locker)
 		case "Toucher":
 			_, ok = s.(handlers.Toucher)
+		case "BatchWriter":
+			_, ok = s.(handlers.BatchWriter)
+		case "Counter":
+			_, ok = s.(handlers.Counter)
 		}
 		if !ok {
 			t.Errorf("the redis store is not a %s", iface)
