@@ -455,19 +455,23 @@ func (s *redisStore) Read(ctx context.Context, id string) (*Record, error) {
 	return rec, opError("read", redisBackend, id, err)
 }
 
+// checkWrite checks a record before a write and returns the IP it goes
+// under (match_ip) and its lifetime in seconds; errors are wrapped.
+func (s *redisStore) checkWrite(rec *Record) (ip string, secs int64, err error) {
+	if err = checkID(rec.ID); err == nil {
+		if ip, err = s.writeIP(rec); err == nil {
+			secs, err = s.ttlSeconds(rec.TTL)
+		}
+	}
+	return ip, secs, opError("write", redisBackend, rec.ID, err)
+}
+
 // Write stores the session with SETEX, as PHP does; with locking on, under
 // the PHP side's lock, which it waits for up to lock_timeout.
 func (s *redisStore) Write(ctx context.Context, rec *Record) error {
-	if err := checkID(rec.ID); err != nil {
-		return opError("write", redisBackend, rec.ID, err)
-	}
-	ip, err := s.writeIP(rec)
+	ip, secs, err := s.checkWrite(rec)
 	if err != nil {
-		return opError("write", redisBackend, rec.ID, err)
-	}
-	secs, err := s.ttlSeconds(rec.TTL)
-	if err != nil {
-		return opError("write", redisBackend, rec.ID, err)
+		return err
 	}
 	if !s.info.Locking {
 		err := s.c.Do(ctx, "SETEX", s.key(rec.ID, ip), secs, rec.Data).Err()
@@ -595,16 +599,9 @@ func (s *redisStore) WriteBatch(ctx context.Context, recs []*Record) error {
 	}
 	items := make([]item, len(recs))
 	for i, rec := range recs {
-		if err := checkID(rec.ID); err != nil {
-			return opError("write", redisBackend, rec.ID, err)
-		}
-		ip, err := s.writeIP(rec)
+		ip, secs, err := s.checkWrite(rec)
 		if err != nil {
-			return opError("write", redisBackend, rec.ID, err)
-		}
-		secs, err := s.ttlSeconds(rec.TTL)
-		if err != nil {
-			return opError("write", redisBackend, rec.ID, err)
+			return err
 		}
 		items[i] = item{s.key(rec.ID, ip), secs}
 	}
