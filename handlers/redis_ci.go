@@ -32,8 +32,8 @@ import (
 // releases its lock with a compare-and-delete rather than CodeIgniter's
 // plain DEL, so that a lock that expired and was taken by PHP is left alone.
 
-// ciLockTTL is how long CodeIgniter's locks live.
-const ciLockTTL = 300 * time.Second
+// redisCILockTTL is how long CodeIgniter's locks live.
+const redisCILockTTL = 300 * time.Second
 
 // redisCI3Acquire takes CodeIgniter 3's lock: if free, or if it has no TTL
 // (CodeIgniter 3 overrides such a lock). KEYS = lock key; ARGV = value,
@@ -98,13 +98,13 @@ func parseRedisCI(o *options, s *redisStore, layout string) (redisLayout, error)
 
 func (ci *redisCI) lockSuffix() string { return ":lock" }
 
-func (ci *redisCI) lockRefresh() time.Duration { return ciLockTTL }
+func (ci *redisCI) lockRefresh() time.Duration { return redisCILockTTL }
 
 // newLockValue is CodeIgniter's: the unix time, in decimal.
 func (ci *redisCI) newLockValue() string { return strconv.FormatInt(time.Now().Unix(), 10) }
 
 func (ci *redisCI) acquire(ctx context.Context, s *redisStore, lockKey, value string) (bool, error) {
-	secs := int64(ciLockTTL / time.Second)
+	secs := int64(redisCILockTTL / time.Second)
 	if ci.ci3 {
 		n, err := s.ci3Acquire.Run(ctx, s.c, []string{lockKey}, value, secs).Int()
 		return n == 1, err
