@@ -31,9 +31,9 @@ import (
 
 // ---------------------------------------------------------------- helpers --
 
-// fileURL is a store URL for dir. New files belong to the test's own user
+// filesURL is a store URL for dir. New files belong to the test's own user
 // (owner=): as root, the automatic owner refuses a root-owned directory.
-func fileURL(dir, query string) string {
+func filesURL(dir, query string) string {
 	q, err := url.ParseQuery(query)
 	if err != nil {
 		panic(err)
@@ -44,7 +44,7 @@ func fileURL(dir, query string) string {
 	return (&url.URL{Scheme: "file", Path: dir, RawQuery: q.Encode()}).String()
 }
 
-func openFiles(t testing.TB, rawURL string) handlers.Store {
+func filesOpen(t testing.TB, rawURL string) handlers.Store {
 	t.Helper()
 	s, err := handlers.Open(context.Background(), rawURL)
 	if err != nil {
@@ -54,15 +54,15 @@ func openFiles(t testing.TB, rawURL string) handlers.Store {
 	return s
 }
 
-func bg(t testing.TB) context.Context {
+func filesCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// hexID returns n random hex characters: CodeIgniter 4's (and 40-character
+// filesHexID returns n random hex characters: CodeIgniter 4's (and 40-character
 // CodeIgniter 3) ids.
-func hexID(n int) func() string {
+func filesHexID(n int) func() string {
 	return func() string {
 		b := make([]byte, (n+1)/2)
 		rand.Read(b)
@@ -70,9 +70,9 @@ func hexID(n int) func() string {
 	}
 }
 
-// mkSubdirs makes the depth-2 directories PHP's mod_files.sh would make
+// filesSubdirs makes the depth-2 directories PHP's mod_files.sh would make
 // for hex ids (session.sid_bits_per_character=4).
-func mkSubdirs(t testing.TB, dir string) {
+func filesSubdirs(t testing.TB, dir string) {
 	t.Helper()
 	const alphabet = "0123456789abcdef"
 	for _, a := range alphabet {
@@ -84,24 +84,24 @@ func mkSubdirs(t testing.TB, dir string) {
 	}
 }
 
-func mustWrite(t testing.TB, s handlers.Store, rec *handlers.Record) {
+func filesWrite(t testing.TB, s handlers.Store, rec *handlers.Record) {
 	t.Helper()
-	if err := s.Write(bg(t), rec); err != nil {
+	if err := s.Write(filesCtx(t), rec); err != nil {
 		t.Fatalf("Write(%s): %v", rec.ID, err)
 	}
 }
 
-func mustRead(t testing.TB, s handlers.Store, id string) *handlers.Record {
+func filesRead(t testing.TB, s handlers.Store, id string) *handlers.Record {
 	t.Helper()
-	rec, err := s.Read(bg(t), id)
+	rec, err := s.Read(filesCtx(t), id)
 	if err != nil {
 		t.Fatalf("Read(%s): %v", id, err)
 	}
 	return rec
 }
 
-// counterOf decodes the session variable n.
-func counterOf(t testing.TB, h phpserialize.Handler, data []byte) int {
+// filesCounter decodes the session variable n.
+func filesCounter(t testing.TB, h phpserialize.Handler, data []byte) int {
 	t.Helper()
 	sess, err := phpserialize.DecodeSession(h, data)
 	if err != nil {
@@ -114,8 +114,8 @@ func counterOf(t testing.TB, h phpserialize.Handler, data []byte) int {
 	return int(v.Int())
 }
 
-// setVars returns data with the given session variables set.
-func setVars(t testing.TB, h phpserialize.Handler, data []byte, kv ...any) []byte {
+// filesSetVars returns data with the given session variables set.
+func filesSetVars(t testing.TB, h phpserialize.Handler, data []byte, kv ...any) []byte {
 	t.Helper()
 	sess := &phpserialize.Array{}
 	if len(data) > 0 {
@@ -138,7 +138,7 @@ func setVars(t testing.TB, h phpserialize.Handler, data []byte, kv ...any) []byt
 	return out
 }
 
-func inode(t testing.TB, path string) uint64 {
+func filesInode(t testing.TB, path string) uint64 {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -158,14 +158,14 @@ func TestFilesConformance(t *testing.T) {
 		{name: "native", query: "layout=native"},
 		{name: "native_php_serialize", query: "handler=php_serialize"},
 		{name: "native_php_binary", query: "handler=php_binary"},
-		{name: "native_depth2", query: "depth=2&mode=0640", newID: hexID(32), prepare: mkSubdirs},
+		{name: "native_depth2", query: "depth=2&mode=0640", newID: filesHexID(32), prepare: filesSubdirs},
 		{name: "ci3", query: "layout=ci3"},
 		{name: "ci3_php_serialize", query: "layout=ci3&handler=php_serialize"},
 		{name: "ci3_match_ip", query: "layout=ci3&match_ip=on&ip=10.1.2.3"},
-		{name: "ci3_40hex", query: "layout=ci3&sid_length=32&sid_bits_per_character=4", newID: hexID(40)},
-		{name: "ci4", query: "layout=ci4", newID: hexID(32)},
-		{name: "ci4_php_serialize", query: "layout=ci4&handler=php_serialize", newID: hexID(32)},
-		{name: "ci4_match_ip", query: "layout=ci4&match_ip=on&ip=2001:db8::1", newID: hexID(32)},
+		{name: "ci3_40hex", query: "layout=ci3&sid_length=32&sid_bits_per_character=4", newID: filesHexID(40)},
+		{name: "ci4", query: "layout=ci4", newID: filesHexID(32)},
+		{name: "ci4_php_serialize", query: "layout=ci4&handler=php_serialize", newID: filesHexID(32)},
+		{name: "ci4_match_ip", query: "layout=ci4&match_ip=on&ip=2001:db8::1", newID: filesHexID(32)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -180,7 +180,7 @@ func TestFilesConformance(t *testing.T) {
 					if len(extra) > 0 {
 						q += "&" + extra.Encode()
 					}
-					return openFiles(t, fileURL(dir, q))
+					return filesOpen(t, filesURL(dir, q))
 				},
 				NewID: c.newID,
 				// PHP reads a file past its lifetime until the GC removes it.
@@ -216,7 +216,7 @@ func TestFilesOptions(t *testing.T) {
 		"lock_timeout=soon":                   "lock_timeout",
 	}
 	for q, want := range bad {
-		_, err := handlers.Open(bg(t), fileURL(dir, strings.TrimPrefix(q, "native&")))
+		_, err := handlers.Open(filesCtx(t), filesURL(dir, strings.TrimPrefix(q, "native&")))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Open(?%s) = %v, want an error with %q", q, err, want)
 		}
@@ -227,12 +227,12 @@ func TestFilesOptions(t *testing.T) {
 		"file://example.com/tmp",
 		"file://",
 	} {
-		if _, err := handlers.Open(bg(t), u); err == nil {
+		if _, err := handlers.Open(filesCtx(t), u); err == nil {
 			t.Errorf("Open(%s) did not fail", u)
 		}
 	}
 	if os.Geteuid() != 0 {
-		if _, err := handlers.Open(bg(t), fileURL(dir, "owner=0")); err == nil {
+		if _, err := handlers.Open(filesCtx(t), filesURL(dir, "owner=0")); err == nil {
 			t.Errorf("owner=0 accepted for a non-root process")
 		}
 	}
@@ -247,7 +247,7 @@ func TestFilesOptions(t *testing.T) {
 		{"layout=ci3", "ci3", 7200 * time.Second, true},
 		{"layout=ci4&ttl=300&lock=off&handler=php_serialize", "ci4", 300 * time.Second, true},
 	} {
-		s := openFiles(t, fileURL(dir, c.query))
+		s := filesOpen(t, filesURL(dir, c.query))
 		info := s.Info()
 		if info.Backend != "file" || info.Layout != c.layout || info.TTL != c.ttl || !strings.HasPrefix(info.URL, "file://") {
 			t.Errorf("?%s: Info = %+v", c.query, info)
@@ -287,8 +287,8 @@ func TestFilesNaming(t *testing.T) {
 	for _, c := range cases {
 		dir := t.TempDir()
 		os.MkdirAll(filepath.Join(dir, "a", "b"), 0o700)
-		s := openFiles(t, fileURL(dir, c.query))
-		mustWrite(t, s, &handlers.Record{ID: c.id, Data: []byte("x|i:1;"), Meta: handlers.Meta{IP: c.ip}})
+		s := filesOpen(t, filesURL(dir, c.query))
+		filesWrite(t, s, &handlers.Record{ID: c.id, Data: []byte("x|i:1;"), Meta: handlers.Meta{IP: c.ip}})
 		fi, err := os.Stat(filepath.Join(dir, c.file))
 		if err != nil {
 			t.Errorf("?%s: %v", c.query, err)
@@ -306,30 +306,30 @@ func TestFilesNaming(t *testing.T) {
 		"depth=2":    {"a", "ab"},
 	}
 	for q, ids := range ci {
-		s := openFiles(t, fileURL(t.TempDir(), q))
+		s := filesOpen(t, filesURL(t.TempDir(), q))
 		for _, id := range ids {
-			if _, err := s.Read(bg(t), id); !errors.Is(err, handlers.ErrInvalidID) {
+			if _, err := s.Read(filesCtx(t), id); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("?%s: Read(%q) = %v, want ErrInvalidID", q, id, err)
 			}
 		}
 	}
 	// match_ip needs the IP.
-	s := openFiles(t, fileURL(t.TempDir(), "layout=ci4&match_ip=on"))
-	id := hexID(32)()
-	if _, err := s.Read(bg(t), id); err == nil || !strings.Contains(err.Error(), "ip=") {
+	s := filesOpen(t, filesURL(t.TempDir(), "layout=ci4&match_ip=on"))
+	id := filesHexID(32)()
+	if _, err := s.Read(filesCtx(t), id); err == nil || !strings.Contains(err.Error(), "ip=") {
 		t.Errorf("Read without the IP: %v", err)
 	}
-	if err := s.(handlers.Lister).List(bg(t), func(string) error { return nil }); err == nil {
+	if err := s.(handlers.Lister).List(filesCtx(t), func(string) error { return nil }); err == nil {
 		t.Errorf("List without the IP did not fail")
 	}
-	mustWrite(t, s, &handlers.Record{ID: id, Data: []byte("a|i:1;"), Meta: handlers.Meta{IP: "127.0.0.1"}})
+	filesWrite(t, s, &handlers.Record{ID: id, Data: []byte("a|i:1;"), Meta: handlers.Meta{IP: "127.0.0.1"}})
 }
 
 // --------------------------------------------------- expiry, touch and GC --
 
 func TestFilesTTL(t *testing.T) {
 	dir := t.TempDir()
-	s := openFiles(t, fileURL(dir, ""))
+	s := filesOpen(t, filesURL(dir, ""))
 	path := func(id string) string { return filepath.Join(dir, "sess_"+id) }
 	mtime := func(id string) time.Time {
 		fi, err := os.Stat(path(id))
@@ -345,30 +345,30 @@ func TestFilesTTL(t *testing.T) {
 		}
 	}
 
-	mustWrite(t, s, &handlers.Record{ID: "dflt", Data: []byte("a|i:1;")})
-	near("TTL after a default write", mustRead(t, s, "dflt").TTL, 1440*time.Second)
+	filesWrite(t, s, &handlers.Record{ID: "dflt", Data: []byte("a|i:1;")})
+	near("TTL after a default write", filesRead(t, s, "dflt").TTL, 1440*time.Second)
 	near("mtime age after a default write", time.Since(mtime("dflt")), 0)
 
-	mustWrite(t, s, &handlers.Record{ID: "short", Data: []byte("a|i:1;"), TTL: 100 * time.Second})
-	near("TTL after writing 100s", mustRead(t, s, "short").TTL, 100*time.Second)
+	filesWrite(t, s, &handlers.Record{ID: "short", Data: []byte("a|i:1;"), TTL: 100 * time.Second})
+	near("TTL after writing 100s", filesRead(t, s, "short").TTL, 100*time.Second)
 	near("mtime age after writing 100s", time.Since(mtime("short")), 1340*time.Second)
 
-	mustWrite(t, s, &handlers.Record{ID: "long", Data: []byte("a|i:1;"), TTL: 3000 * time.Second})
-	near("TTL after writing 3000s", mustRead(t, s, "long").TTL, 3000*time.Second)
+	filesWrite(t, s, &handlers.Record{ID: "long", Data: []byte("a|i:1;"), TTL: 3000 * time.Second})
+	near("TTL after writing 3000s", filesRead(t, s, "long").TTL, 3000*time.Second)
 	if !mtime("long").After(time.Now()) {
 		t.Errorf("a TTL beyond the lifetime should put the mtime in the future")
 	}
 
 	tc := s.(handlers.Toucher)
-	if err := tc.Touch(bg(t), "short", 200*time.Second); err != nil {
+	if err := tc.Touch(filesCtx(t), "short", 200*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	near("TTL after Touch(200s)", mustRead(t, s, "short").TTL, 200*time.Second)
-	if err := tc.Touch(bg(t), "short", 0); err != nil {
+	near("TTL after Touch(200s)", filesRead(t, s, "short").TTL, 200*time.Second)
+	if err := tc.Touch(filesCtx(t), "short", 0); err != nil {
 		t.Fatal(err)
 	}
-	near("TTL after Touch(0)", mustRead(t, s, "short").TTL, 1440*time.Second)
-	if err := tc.Touch(bg(t), "missing", 0); !errors.Is(err, handlers.ErrNotFound) {
+	near("TTL after Touch(0)", filesRead(t, s, "short").TTL, 1440*time.Second)
+	if err := tc.Touch(filesCtx(t), "missing", 0); !errors.Is(err, handlers.ErrNotFound) {
 		t.Errorf("Touch of a missing session: %v", err)
 	}
 	if _, err := os.Stat(path("missing")); !errors.Is(err, os.ErrNotExist) {
@@ -378,7 +378,7 @@ func TestFilesTTL(t *testing.T) {
 	// Past its lifetime, a file is still read (as PHP reads it until its GC).
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(path("dflt"), old, old)
-	rec := mustRead(t, s, "dflt")
+	rec := filesRead(t, s, "dflt")
 	if rec.TTL != 0 || string(rec.Data) != "a|i:1;" || !rec.Modified.Equal(old) {
 		t.Errorf("stale Read = TTL %v, data %q, modified %v", rec.TTL, rec.Data, rec.Modified)
 	}
@@ -393,7 +393,7 @@ func TestFilesGC(t *testing.T) {
 	}
 	t.Run("native", func(t *testing.T) {
 		dir := t.TempDir()
-		s := openFiles(t, fileURL(dir, "ttl=1440"))
+		s := filesOpen(t, filesURL(dir, "ttl=1440"))
 		files := map[string]time.Duration{
 			"sess_old":         1442 * time.Second, // removed: now - mtime > 1440
 			"sess_bad.name":    2000 * time.Second, // removed: PHP takes any sess_*
@@ -410,16 +410,16 @@ func TestFilesGC(t *testing.T) {
 			os.WriteFile(p, []byte("a|i:1;"), 0o600)
 			age(p, d)
 		}
-		lk, err := s.(handlers.Locker).Lock(bg(t), "locked")
+		lk, err := s.(handlers.Locker).Lock(filesCtx(t), "locked")
 		if err != nil {
 			t.Fatal(err)
 		}
 		age(filepath.Join(dir, "sess_locked"), 5000*time.Second)
-		n, err := s.(handlers.Collector).GC(bg(t))
+		n, err := s.(handlers.Collector).GC(filesCtx(t))
 		if err != nil || n != 2 {
 			t.Errorf("GC = %d, %v; want 2", n, err)
 		}
-		lk.Unlock(bg(t))
+		lk.Unlock(filesCtx(t))
 		for name := range files {
 			_, err := os.Stat(filepath.Join(dir, name))
 			gone := errors.Is(err, os.ErrNotExist)
@@ -428,13 +428,13 @@ func TestFilesGC(t *testing.T) {
 			}
 		}
 		// Once the request is over, the GC takes it.
-		if n, err := s.(handlers.Collector).GC(bg(t)); err != nil || n != 1 {
+		if n, err := s.(handlers.Collector).GC(filesCtx(t)); err != nil || n != 1 {
 			t.Errorf("second GC = %d, %v; want 1", n, err)
 		}
 	})
 	t.Run("ci", func(t *testing.T) {
 		dir := t.TempDir()
-		s := openFiles(t, fileURL(dir, "layout=ci4&match_ip=on&ip=127.0.0.1&ttl=7200"))
+		s := filesOpen(t, filesURL(dir, "layout=ci4&match_ip=on&ip=127.0.0.1&ttl=7200"))
 		id := strings.Repeat("a", 32)
 		m1, m2 := md5.Sum([]byte("127.0.0.1")), md5.Sum([]byte("10.0.0.1"))
 		files := map[string]time.Duration{
@@ -451,7 +451,7 @@ func TestFilesGC(t *testing.T) {
 			os.WriteFile(p, nil, 0o600)
 			age(p, d)
 		}
-		n, err := s.(handlers.Collector).GC(bg(t))
+		n, err := s.(handlers.Collector).GC(filesCtx(t))
 		if err != nil || n != 2 {
 			t.Errorf("GC = %d, %v; want 2", n, err)
 		}
@@ -465,7 +465,7 @@ func TestFilesGC(t *testing.T) {
 func TestFilesList(t *testing.T) {
 	t.Run("native", func(t *testing.T) {
 		dir := t.TempDir()
-		s := openFiles(t, fileURL(dir, ""))
+		s := filesOpen(t, filesURL(dir, ""))
 		want := map[string]bool{}
 		for i := range 700 { // more than one ReadDir chunk
 			id := fmt.Sprintf("id%04d", i)
@@ -478,7 +478,7 @@ func TestFilesList(t *testing.T) {
 		os.Mkdir(filepath.Join(dir, "sess_adir"), 0o700)
 		os.Symlink("/etc/passwd", filepath.Join(dir, "sess_link"))
 		got := map[string]bool{}
-		err := s.(handlers.Lister).List(bg(t), func(id string) error {
+		err := s.(handlers.Lister).List(filesCtx(t), func(id string) error {
 			if got[id] {
 				t.Errorf("%s listed twice", id)
 			}
@@ -499,16 +499,16 @@ func TestFilesList(t *testing.T) {
 	})
 	t.Run("depth2", func(t *testing.T) {
 		dir := t.TempDir()
-		mkSubdirs(t, dir)
-		s := openFiles(t, fileURL(dir, "depth=2"))
+		filesSubdirs(t, dir)
+		s := filesOpen(t, filesURL(dir, "depth=2"))
 		for _, id := range []string{"abc", "ab1", "ff9"} {
 			os.MkdirAll(filepath.Join(dir, id[:1], id[1:2]), 0o700)
-			mustWrite(t, s, &handlers.Record{ID: id, Data: []byte("a|i:1;")})
+			filesWrite(t, s, &handlers.Record{ID: id, Data: []byte("a|i:1;")})
 		}
 		os.WriteFile(filepath.Join(dir, "a", "c", "sess_abx"), nil, 0o600) // in the wrong directory
 		os.WriteFile(filepath.Join(dir, "sess_top"), nil, 0o600)           // not at depth 2
 		var got []string
-		if err := s.(handlers.Lister).List(bg(t), func(id string) error { got = append(got, id); return nil }); err != nil {
+		if err := s.(handlers.Lister).List(filesCtx(t), func(id string) error { got = append(got, id); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		slices.Sort(got)
@@ -522,43 +522,43 @@ func TestFilesList(t *testing.T) {
 
 func TestFilesLocked(t *testing.T) {
 	dir := t.TempDir()
-	s := openFiles(t, fileURL(dir, "lock_timeout=0.2"))
+	s := filesOpen(t, filesURL(dir, "lock_timeout=0.2"))
 	l := s.(handlers.Locker)
 
-	lk, err := l.Lock(bg(t), "fresh")
+	lk, err := l.Lock(filesCtx(t), "fresh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lk.Read(bg(t)); !errors.Is(err, handlers.ErrNotFound) {
+	if _, err := lk.Read(filesCtx(t)); !errors.Is(err, handlers.ErrNotFound) {
 		t.Errorf("Read of a session Lock created: %v, want ErrNotFound", err)
 	}
 	// Another reader waits for the writer's lock (and gives up here).
-	if _, err := s.Read(bg(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
+	if _, err := s.Read(filesCtx(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Read while locked: %v, want ErrLockTimeout", err)
 	}
-	if err := s.Destroy(bg(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
+	if err := s.Destroy(filesCtx(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Destroy while locked: %v, want ErrLockTimeout", err)
 	}
-	if err := lk.Write(bg(t), &handlers.Record{Data: []byte("a|i:1;")}); err != nil {
+	if err := lk.Write(filesCtx(t), &handlers.Record{Data: []byte("a|i:1;")}); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := lk.Read(bg(t)); err != nil || string(rec.Data) != "a|i:1;" {
+	if rec, err := lk.Read(filesCtx(t)); err != nil || string(rec.Data) != "a|i:1;" {
 		t.Errorf("Read after Write under lock: %v %v", rec, err)
 	}
-	if err := lk.Destroy(bg(t)); err != nil {
+	if err := lk.Destroy(filesCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lk.Read(bg(t)); !errors.Is(err, handlers.ErrNotFound) {
+	if _, err := lk.Read(filesCtx(t)); !errors.Is(err, handlers.ErrNotFound) {
 		t.Errorf("Read after Destroy: %v", err)
 	}
-	if err := lk.Write(bg(t), &handlers.Record{Data: []byte("x")}); err == nil {
+	if err := lk.Write(filesCtx(t), &handlers.Record{Data: []byte("x")}); err == nil {
 		t.Errorf("Write after Destroy under the lock succeeded")
 	}
-	lk.Unlock(bg(t))
-	if err := lk.Unlock(bg(t)); err != nil {
+	lk.Unlock(filesCtx(t))
+	if err := lk.Unlock(filesCtx(t)); err != nil {
 		t.Errorf("second Unlock: %v", err)
 	}
-	if _, err := lk.Read(bg(t)); err == nil {
+	if _, err := lk.Read(filesCtx(t)); err == nil {
 		t.Errorf("Read after Unlock succeeded")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sess_fresh")); !errors.Is(err, os.ErrNotExist) {
@@ -567,16 +567,16 @@ func TestFilesLocked(t *testing.T) {
 
 	// A Lock that writes nothing leaves the empty file, as a PHP request
 	// that stores nothing does.
-	lk, _ = l.Lock(bg(t), "empty")
-	lk.Unlock(bg(t))
-	if rec, err := s.Read(bg(t), "empty"); err != nil || len(rec.Data) != 0 {
+	lk, _ = l.Lock(filesCtx(t), "empty")
+	lk.Unlock(filesCtx(t))
+	if rec, err := s.Read(filesCtx(t), "empty"); err != nil || len(rec.Data) != 0 {
 		t.Errorf("Read of an empty session file = %v, %v", rec, err)
 	}
 
 	// The context ends a lock wait, and it is not a lock timeout.
-	slow := openFiles(t, fileURL(dir, "lock_timeout=30"))
-	lk, _ = l.Lock(bg(t), "held")
-	defer lk.Unlock(bg(t))
+	slow := filesOpen(t, filesURL(dir, "lock_timeout=30"))
+	lk, _ = l.Lock(filesCtx(t), "held")
+	defer lk.Unlock(filesCtx(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -586,11 +586,11 @@ func TestFilesLocked(t *testing.T) {
 	}
 
 	// lock=off: Update does not hold the lock, but a Write still takes it.
-	off := openFiles(t, fileURL(dir, "lock=off&lock_timeout=0.1"))
+	off := filesOpen(t, filesURL(dir, "lock=off&lock_timeout=0.1"))
 	if off.Info().Locking {
 		t.Errorf("lock=off: Locking = true")
 	}
-	if err := off.Write(bg(t), &handlers.Record{ID: "held", Data: []byte("x")}); !errors.Is(err, handlers.ErrLockTimeout) {
+	if err := off.Write(filesCtx(t), &handlers.Record{ID: "held", Data: []byte("x")}); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("lock=off Write while locked: %v, want ErrLockTimeout", err)
 	}
 }
@@ -599,17 +599,17 @@ func TestFilesLocked(t *testing.T) {
 // process blocked in flock on it writes to the live file.
 func TestFilesInPlace(t *testing.T) {
 	dir := t.TempDir()
-	s := openFiles(t, fileURL(dir, ""))
-	mustWrite(t, s, &handlers.Record{ID: "inode", Data: bytes.Repeat([]byte("x"), 5000)})
+	s := filesOpen(t, filesURL(dir, ""))
+	filesWrite(t, s, &handlers.Record{ID: "inode", Data: bytes.Repeat([]byte("x"), 5000)})
 	p := filepath.Join(dir, "sess_inode")
-	before := inode(t, p)
+	before := filesInode(t, p)
 	for _, n := range []int{10, 9000, 0, 1} {
-		mustWrite(t, s, &handlers.Record{ID: "inode", Data: bytes.Repeat([]byte("y"), n)})
+		filesWrite(t, s, &handlers.Record{ID: "inode", Data: bytes.Repeat([]byte("y"), n)})
 		if b, _ := os.ReadFile(p); len(b) != n {
 			t.Errorf("after writing %d bytes the file has %d", n, len(b))
 		}
 	}
-	if after := inode(t, p); after != before {
+	if after := filesInode(t, p); after != before {
 		t.Errorf("Write replaced the file: inode %d -> %d", before, after)
 	}
 }
@@ -618,21 +618,21 @@ func TestFilesInPlace(t *testing.T) {
 
 func TestFilesHostile(t *testing.T) {
 	dir := t.TempDir()
-	s := openFiles(t, fileURL(dir, "lock_timeout=1"))
+	s := filesOpen(t, filesURL(dir, "lock_timeout=1"))
 	secret := []byte("secret|s:6:\"hunter\";")
 
 	t.Run("ids", func(t *testing.T) {
 		outside := filepath.Join(filepath.Dir(dir), "sess_escape")
 		for _, id := range []string{"../sess_escape", "..", ".", "a/../../b", "/etc/passwd", "a\x00b", "ab\n", "a;b", "ä", " "} {
-			if err := s.Write(bg(t), &handlers.Record{ID: id, Data: secret}); !errors.Is(err, handlers.ErrInvalidID) {
+			if err := s.Write(filesCtx(t), &handlers.Record{ID: id, Data: secret}); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("Write(%q) = %v", id, err)
 			} else if strings.Contains(err.Error(), "hunter") {
 				t.Errorf("error shows the data: %v", err)
 			}
-			if err := s.(handlers.Toucher).Touch(bg(t), id, 0); !errors.Is(err, handlers.ErrInvalidID) {
+			if err := s.(handlers.Toucher).Touch(filesCtx(t), id, 0); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("Touch(%q) = %v", id, err)
 			}
-			if _, err := s.(handlers.Locker).Lock(bg(t), id); !errors.Is(err, handlers.ErrInvalidID) {
+			if _, err := s.(handlers.Locker).Lock(filesCtx(t), id); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("Lock(%q) = %v", id, err)
 			}
 		}
@@ -648,14 +648,14 @@ func TestFilesHostile(t *testing.T) {
 		// The store moves bytes: what PHP could not decode is kept as is
 		// (the encoder and the CLI refuse it, not the store).
 		for _, data := range [][]byte{[]byte("a|i:1;b|s:5:\"xy\";"), {0, 0xff, '|', 0}, nil} {
-			mustWrite(t, s, &handlers.Record{ID: "junk", Data: data})
-			rec := mustRead(t, s, "junk")
+			filesWrite(t, s, &handlers.Record{ID: "junk", Data: data})
+			rec := filesRead(t, s, "junk")
 			if !bytes.Equal(rec.Data, data) {
 				t.Errorf("Read = %q, want %q", rec.Data, data)
 			}
 		}
-		mustWrite(t, s, &handlers.Record{ID: "junk", Data: []byte("a|i:1;b|s:5:\"xy\";")})
-		if _, err := phpserialize.DecodeSession(phpserialize.HandlerPHP, mustRead(t, s, "junk").Data); err == nil {
+		filesWrite(t, s, &handlers.Record{ID: "junk", Data: []byte("a|i:1;b|s:5:\"xy\";")})
+		if _, err := phpserialize.DecodeSession(phpserialize.HandlerPHP, filesRead(t, s, "junk").Data); err == nil {
 			t.Errorf("the decoder accepted a payload PHP refuses")
 		}
 	})
@@ -664,10 +664,10 @@ func TestFilesHostile(t *testing.T) {
 		target := filepath.Join(t.TempDir(), "target")
 		os.WriteFile(target, []byte("keep"), 0o600)
 		os.Symlink(target, filepath.Join(dir, "sess_link"))
-		_, rerr := s.Read(bg(t), "link")
-		werr := s.Write(bg(t), &handlers.Record{ID: "link", Data: secret})
-		terr := s.(handlers.Toucher).Touch(bg(t), "link", 0)
-		_, lerr := s.(handlers.Locker).Lock(bg(t), "link")
+		_, rerr := s.Read(filesCtx(t), "link")
+		werr := s.Write(filesCtx(t), &handlers.Record{ID: "link", Data: secret})
+		terr := s.(handlers.Toucher).Touch(filesCtx(t), "link", 0)
+		_, lerr := s.(handlers.Locker).Lock(filesCtx(t), "link")
 		for _, err := range []error{rerr, werr, terr, lerr} {
 			if err == nil || !strings.Contains(err.Error(), "symbolic link") {
 				t.Errorf("session file is a symlink: %v", err)
@@ -685,8 +685,8 @@ func TestFilesHostile(t *testing.T) {
 		os.Mkdir(filepath.Join(dir, "sess_dir"), 0o700)
 		for _, id := range []string{"fifo", "dir"} {
 			done := make(chan error, 2)
-			go func() { _, err := s.Read(bg(t), id); done <- err }()
-			go func() { done <- s.Write(bg(t), &handlers.Record{ID: id, Data: secret}) }()
+			go func() { _, err := s.Read(filesCtx(t), id); done <- err }()
+			go func() { done <- s.Write(filesCtx(t), &handlers.Record{ID: id, Data: secret}) }()
 			for range 2 {
 				select {
 				case err := <-done:
@@ -703,37 +703,37 @@ func TestFilesHostile(t *testing.T) {
 	t.Run("file_instead_of_dir", func(t *testing.T) {
 		d := t.TempDir()
 		os.WriteFile(filepath.Join(d, "a"), nil, 0o600) // where depth=1 wants a directory
-		s := openFiles(t, fileURL(d, "depth=1"))
-		err := s.Write(bg(t), &handlers.Record{ID: "abc", Data: secret})
+		s := filesOpen(t, filesURL(d, "depth=1"))
+		err := s.Write(filesCtx(t), &handlers.Record{ID: "abc", Data: secret})
 		if err == nil || !strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), `"abc"`) {
 			t.Errorf("Write under a file: %v", err)
 		}
-		if _, err := s.Read(bg(t), "abc"); err == nil {
+		if _, err := s.Read(filesCtx(t), "abc"); err == nil {
 			t.Errorf("Read under a file succeeded")
 		}
 		// A missing subdirectory is not created (PHP does not create them).
-		err = s.Write(bg(t), &handlers.Record{ID: "bcd", Data: secret})
+		err = s.Write(filesCtx(t), &handlers.Record{ID: "bcd", Data: secret})
 		if err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Errorf("Write into a missing subdirectory: %v", err)
 		}
-		if _, err := s.Read(bg(t), "bcd"); !errors.Is(err, handlers.ErrNotFound) {
+		if _, err := s.Read(filesCtx(t), "bcd"); !errors.Is(err, handlers.ErrNotFound) {
 			t.Errorf("Read from a missing subdirectory: %v, want ErrNotFound", err)
 		}
 	})
 
 	t.Run("read_only_dir", func(t *testing.T) {
 		d := t.TempDir()
-		w := openFiles(t, fileURL(d, ""))
-		mustWrite(t, w, &handlers.Record{ID: "old", Data: []byte("a|i:1;")})
-		ro := readOnly(t, d)
-		s := openFiles(t, fileURL(ro, ""))
+		w := filesOpen(t, filesURL(d, ""))
+		filesWrite(t, w, &handlers.Record{ID: "old", Data: []byte("a|i:1;")})
+		ro := filesReadOnly(t, d)
+		s := filesOpen(t, filesURL(ro, ""))
 		for _, id := range []string{"old", "new"} {
-			err := s.Write(bg(t), &handlers.Record{ID: id, Data: secret})
+			err := s.Write(filesCtx(t), &handlers.Record{ID: id, Data: secret})
 			if err == nil || !(strings.Contains(err.Error(), "read-only") || strings.Contains(err.Error(), "permission denied")) {
 				t.Errorf("Write(%s) to a read-only directory: %v", id, err)
 			}
 		}
-		if rec := mustRead(t, s, "old"); string(rec.Data) != "a|i:1;" {
+		if rec := filesRead(t, s, "old"); string(rec.Data) != "a|i:1;" {
 			t.Errorf("Read = %q", rec.Data)
 		}
 	})
@@ -748,31 +748,31 @@ func TestFilesHostile(t *testing.T) {
 			t.Fatalf("mount tmpfs: %v: %s", err, out)
 		}
 		t.Cleanup(func() { exec.Command("umount", d).Run() })
-		s := openFiles(t, fileURL(d, ""))
-		mustWrite(t, s, &handlers.Record{ID: "full", Data: []byte("a|i:1;")})
+		s := filesOpen(t, filesURL(d, ""))
+		filesWrite(t, s, &handlers.Record{ID: "full", Data: []byte("a|i:1;")})
 		big := bytes.Repeat([]byte("x"), 200<<10)
-		err := s.Write(bg(t), &handlers.Record{ID: "full", Data: big})
+		err := s.Write(filesCtx(t), &handlers.Record{ID: "full", Data: big})
 		if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), `file write session "full"`) {
 			t.Fatalf("Write past a full disk: %v", err)
 		}
 		if len(err.Error()) > 300 {
 			t.Errorf("error too long (holds data?): %.300s", err)
 		}
-		if rec := mustRead(t, s, "full"); string(rec.Data) != "a|i:1;" {
+		if rec := filesRead(t, s, "full"); string(rec.Data) != "a|i:1;" {
 			t.Errorf("after a failed write Read = %.40q, want the previous payload", rec.Data)
 		}
-		if err := s.Write(bg(t), &handlers.Record{ID: "other", Data: big}); err == nil {
+		if err := s.Write(filesCtx(t), &handlers.Record{ID: "other", Data: big}); err == nil {
 			t.Errorf("a new session past a full disk was written")
 		}
-		if rec, err := s.Read(bg(t), "other"); err == nil && len(rec.Data) != 0 {
+		if rec, err := s.Read(filesCtx(t), "other"); err == nil && len(rec.Data) != 0 {
 			t.Errorf("a failed new session holds %d bytes", len(rec.Data))
 		}
 	})
 }
 
-// readOnly returns a read-only view of dir: a read-only bind mount as root
+// filesReadOnly returns a read-only view of dir: a read-only bind mount as root
 // (whom chmod does not stop), else dir itself made 0500.
-func readOnly(t *testing.T, dir string) string {
+func filesReadOnly(t *testing.T, dir string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		os.Chmod(dir, 0o500)
@@ -798,8 +798,8 @@ func TestFilesOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		// Not root: files are ours, and owner= cannot name another user
 		// (TestFilesOptions). The rest needs root to chown.
-		s := openFiles(t, fileURL(t.TempDir(), ""))
-		mustWrite(t, s, &handlers.Record{ID: "mine", Data: nil})
+		s := filesOpen(t, filesURL(t.TempDir(), ""))
+		filesWrite(t, s, &handlers.Record{ID: "mine", Data: nil})
 		t.Log("chown checks need root: checked when run as root")
 		return
 	}
@@ -815,16 +815,16 @@ func TestFilesOwner(t *testing.T) {
 	// automatic: the directory's owner
 	dir := t.TempDir()
 	os.Chown(dir, nobody, nobody)
-	auto := openFiles(t, "file://"+dir)
-	mustWrite(t, auto, &handlers.Record{ID: "auto", Data: []byte("a|i:1;")})
+	auto := filesOpen(t, "file://"+dir)
+	filesWrite(t, auto, &handlers.Record{ID: "auto", Data: []byte("a|i:1;")})
 	if st := stat(filepath.Join(dir, "sess_auto")); st.Uid != nobody || st.Gid != nobody || st.Mode&0o777 != 0o600 {
 		t.Errorf("auto owner: uid %d gid %d mode %o", st.Uid, st.Gid, st.Mode&0o777)
 	}
 
 	// automatic in a root-owned directory: refused, with advice
 	rootDir := t.TempDir()
-	rs := openFiles(t, "file://"+rootDir)
-	err := rs.Write(bg(t), &handlers.Record{ID: "x", Data: nil})
+	rs := filesOpen(t, "file://"+rootDir)
+	err := rs.Write(filesCtx(t), &handlers.Record{ID: "x", Data: nil})
 	if err == nil || !strings.Contains(err.Error(), "owner=") {
 		t.Errorf("auto owner in a root-owned dir: %v", err)
 	}
@@ -833,8 +833,8 @@ func TestFilesOwner(t *testing.T) {
 	}
 
 	// explicit
-	es := openFiles(t, "file://"+rootDir+"?owner=12345:23456")
-	mustWrite(t, es, &handlers.Record{ID: "explicit", Data: nil})
+	es := filesOpen(t, "file://"+rootDir+"?owner=12345:23456")
+	filesWrite(t, es, &handlers.Record{ID: "explicit", Data: nil})
 	if st := stat(filepath.Join(rootDir, "sess_explicit")); st.Uid != 12345 || st.Gid != 23456 {
 		t.Errorf("owner=12345:23456: uid %d gid %d", st.Uid, st.Gid)
 	}
@@ -842,8 +842,8 @@ func TestFilesOwner(t *testing.T) {
 	p := filepath.Join(rootDir, "sess_theirs")
 	os.WriteFile(p, []byte("old"), 0o600)
 	os.Chown(p, 4242, 4243)
-	ino := inode(t, p)
-	mustWrite(t, es, &handlers.Record{ID: "theirs", Data: []byte("new")})
+	ino := filesInode(t, p)
+	filesWrite(t, es, &handlers.Record{ID: "theirs", Data: []byte("new")})
 	if st := stat(p); st.Uid != 4242 || st.Gid != 4243 || st.Ino != ino {
 		t.Errorf("rewritten file: uid %d gid %d inode %d", st.Uid, st.Gid, st.Ino)
 	}
@@ -866,8 +866,8 @@ func TestFilesOwnerWithPHP(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o700)
 	os.Chown(dir, nobody, nobody)
-	s := openFiles(t, "file://"+dir)
-	mustWrite(t, s, &handlers.Record{ID: "fromgo", Data: storetest.Counter(phpserialize.HandlerPHP, 7)})
+	s := filesOpen(t, "file://"+dir)
+	filesWrite(t, s, &handlers.Record{ID: "fromgo", Data: storetest.Counter(phpserialize.HandlerPHP, 7)})
 	os.WriteFile(filepath.Join(dir, "sess_foreign"), []byte("n|i:1;"), 0o666)
 	os.Chown(filepath.Join(dir, "sess_foreign"), 4242, 4242)
 	os.Chmod(filepath.Join(dir, "sess_foreign"), 0o666) // so that only the owner check stops PHP
@@ -894,9 +894,9 @@ func TestFilesOwnerWithPHP(t *testing.T) {
 
 // ---------------------------------------------------- PHP interop: native --
 
-// phpCounter is the PHP side: count n up in the session; optionally touch a
+// filesPHPCounter is the PHP side: count n up in the session; optionally touch a
 // marker file once the session is open and then sleep, holding its lock.
-const phpCounter = `<?php
+const filesPHPCounter = `<?php
 if (isset($_GET['gc'])) { ini_set('session.gc_probability', '1'); ini_set('session.gc_divisor', '1'); }
 session_start();
 if (($_GET['op'] ?? 'inc') === 'inc') { $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1; }
@@ -906,26 +906,26 @@ header('Content-Type: application/json');
 echo json_encode(['id' => session_id(), 'n' => $_SESSION['n'] ?? null, 'enc' => base64_encode(session_encode())]);
 `
 
-type phpReply struct {
+type filesReply struct {
 	ID   string `json:"id"`
 	N    int    `json:"n"`
 	Enc  []byte `json:"enc"`
 	File string `json:"file"`
 }
 
-// phpGet requests url with the client (and its cookie jar), or with the
+// filesGet requests url with the client (and its cookie jar), or with the
 // cookie header given.
-func phpGet(t testing.TB, c *http.Client, u, cookie string) (phpReply, error) {
+func filesGet(t testing.TB, c *http.Client, u, cookie string) (filesReply, error) {
 	req, _ := http.NewRequest("GET", u, nil)
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return phpReply{}, err
+		return filesReply{}, err
 	}
 	defer resp.Body.Close()
-	var r phpReply
+	var r filesReply
 	var buf bytes.Buffer
 	buf.ReadFrom(resp.Body)
 	if resp.StatusCode != 200 {
@@ -937,21 +937,21 @@ func phpGet(t testing.TB, c *http.Client, u, cookie string) (phpReply, error) {
 	return r, nil
 }
 
-func mustPHP(t testing.TB, c *http.Client, u, cookie string) phpReply {
+func filesMustGet(t testing.TB, c *http.Client, u, cookie string) filesReply {
 	t.Helper()
-	r, err := phpGet(t, c, u, cookie)
+	r, err := filesGet(t, c, u, cookie)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-func newClient(t testing.TB) *http.Client {
+func filesClient(t testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 60 * time.Second}
 }
 
-func docroot(t testing.TB, files map[string]string) string {
+func filesDocroot(t testing.TB, files map[string]string) string {
 	d := t.TempDir()
 	for name, src := range files {
 		if err := os.WriteFile(filepath.Join(d, name), []byte(src), 0o644); err != nil {
@@ -962,7 +962,7 @@ func docroot(t testing.TB, files map[string]string) string {
 }
 
 func TestFilesNativePHPInterop(t *testing.T) {
-	root := docroot(t, map[string]string{"counter.php": phpCounter})
+	root := filesDocroot(t, map[string]string{"counter.php": filesPHPCounter})
 	cases := []struct {
 		name, query string
 		handler     phpserialize.Handler
@@ -975,7 +975,7 @@ func TestFilesNativePHPInterop(t *testing.T) {
 		{name: "php_serialize", query: "handler=php_serialize", handler: phpserialize.HandlerPHPSerialize, ini: func(dir string) map[string]string {
 			return map[string]string{"session.save_path": dir, "session.serialize_handler": "php_serialize"}
 		}},
-		{name: "depth2", query: "depth=2", handler: phpserialize.HandlerPHP, prepare: mkSubdirs, ini: func(dir string) map[string]string {
+		{name: "depth2", query: "depth=2", handler: phpserialize.HandlerPHP, prepare: filesSubdirs, ini: func(dir string) map[string]string {
 			// quoted: in php.ini syntax ';' starts a comment
 			return map[string]string{"session.save_path": `"2;0600;` + dir + `"`, "session.sid_bits_per_character": "4"}
 		}},
@@ -988,33 +988,33 @@ func TestFilesNativePHPInterop(t *testing.T) {
 			if c.prepare != nil {
 				c.prepare(t, dir)
 			}
-			s := openFiles(t, fileURL(dir, c.query))
-			client := newClient(t)
+			s := filesOpen(t, filesURL(dir, c.query))
+			client := filesClient(t)
 			u := base + "/counter.php"
 
-			r := mustPHP(t, client, u, "")
+			r := filesMustGet(t, client, u, "")
 			if r.N != 1 {
 				t.Fatalf("first PHP request: n=%d", r.N)
 			}
-			rec := mustRead(t, s, r.ID)
+			rec := filesRead(t, s, r.ID)
 			if !bytes.Equal(rec.Data, r.Enc) {
 				t.Fatalf("Go read %q, PHP stored %q", rec.Data, r.Enc)
 			}
 			var list []string
-			s.(handlers.Lister).List(bg(t), func(id string) error { list = append(list, id); return nil })
+			s.(handlers.Lister).List(filesCtx(t), func(id string) error { list = append(list, id); return nil })
 			if len(list) != 1 || list[0] != r.ID {
 				t.Errorf("List = %v, want [%s]", list, r.ID)
 			}
 
 			// Go changes the session: PHP sees it and goes on.
-			err := handlers.Update(bg(t), s, r.ID, func(rec *handlers.Record) error {
-				rec.Data = setVars(t, c.handler, rec.Data, "n", counterOf(t, c.handler, rec.Data)+40, "from_go", "héllo\x00|;")
+			err := handlers.Update(filesCtx(t), s, r.ID, func(rec *handlers.Record) error {
+				rec.Data = filesSetVars(t, c.handler, rec.Data, "n", filesCounter(t, c.handler, rec.Data)+40, "from_go", "héllo\x00|;")
 				return nil
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r2 := mustPHP(t, client, u, "")
+			r2 := filesMustGet(t, client, u, "")
 			if r2.ID != r.ID || r2.N != 42 {
 				t.Fatalf("PHP after Go's write: id %s n=%d, want %s 42", r2.ID, r2.N, r.ID)
 			}
@@ -1025,30 +1025,30 @@ func TestFilesNativePHPInterop(t *testing.T) {
 			if v, _ := sess.Lookup("from_go"); v.Str() != "héllo\x00|;" {
 				t.Errorf("PHP kept from_go = %q", v.Str())
 			}
-			if rec := mustRead(t, s, r.ID); !bytes.Equal(rec.Data, r2.Enc) {
+			if rec := filesRead(t, s, r.ID); !bytes.Equal(rec.Data, r2.Enc) {
 				t.Errorf("Go read %q, PHP stored %q", rec.Data, r2.Enc)
 			}
 
 			// Destroy: PHP starts over.
-			if err := s.Destroy(bg(t), r.ID); err != nil {
+			if err := s.Destroy(filesCtx(t), r.ID); err != nil {
 				t.Fatal(err)
 			}
-			if r3 := mustPHP(t, client, u, ""); r3.N != 1 {
+			if r3 := filesMustGet(t, client, u, ""); r3.N != 1 {
 				t.Errorf("PHP after Go's Destroy: n=%d", r3.N)
 			}
 		})
 	}
 }
 
-// phpHold starts a request that holds its session for ms milliseconds, and
+// filesHold starts a request that holds its session for ms milliseconds, and
 // returns once PHP holds it (the script touches a marker file then); the
 // reply comes on the channel.
-func phpHold(t testing.TB, c *http.Client, u, cookie string, ms int) chan phpReply {
+func filesHold(t testing.TB, c *http.Client, u, cookie string, ms int) chan filesReply {
 	t.Helper()
 	marker := filepath.Join(t.TempDir(), "held")
-	done := make(chan phpReply, 1)
+	done := make(chan filesReply, 1)
 	go func() {
-		r, err := phpGet(t, c, u+"?ms="+strconv.Itoa(ms)+"&marker="+url.QueryEscape(marker), cookie)
+		r, err := filesGet(t, c, u+"?ms="+strconv.Itoa(ms)+"&marker="+url.QueryEscape(marker), cookie)
 		if err != nil {
 			t.Error(err)
 		}
@@ -1066,13 +1066,13 @@ func phpHold(t testing.TB, c *http.Client, u, cookie string, ms int) chan phpRep
 	}
 }
 
-// phpBlocked starts a request and checks that it is still waiting after d
+// filesBlocked starts a request and checks that it is still waiting after d
 // (for a lock Go holds); the reply comes on the channel.
-func phpBlocked(t testing.TB, c *http.Client, u, cookie string, d time.Duration) chan phpReply {
+func filesBlocked(t testing.TB, c *http.Client, u, cookie string, d time.Duration) chan filesReply {
 	t.Helper()
-	done := make(chan phpReply, 1)
+	done := make(chan filesReply, 1)
 	go func() {
-		r, err := phpGet(t, c, u, cookie)
+		r, err := filesGet(t, c, u, cookie)
 		if err != nil {
 			t.Error(err)
 		}
@@ -1090,65 +1090,65 @@ func phpBlocked(t testing.TB, c *http.Client, u, cookie string, d time.Duration)
 // out having written nothing), and Go holding the lock makes PHP wait.
 func TestFilesPHPLocks(t *testing.T) {
 	t.Parallel()
-	root := docroot(t, map[string]string{"counter.php": phpCounter})
+	root := filesDocroot(t, map[string]string{"counter.php": filesPHPCounter})
 	dir := t.TempDir()
 	base := testenv.PHPServer(t, root, map[string]string{"session.save_path": dir}, []string{"PHP_CLI_SERVER_WORKERS=4"})
-	client := newClient(t)
+	client := filesClient(t)
 	u := base + "/counter.php"
-	r := mustPHP(t, client, u, "")
+	r := filesMustGet(t, client, u, "")
 	id, h := r.ID, phpserialize.HandlerPHP
-	impatient := openFiles(t, fileURL(dir, "lock_timeout=0.2"))
-	patient := openFiles(t, fileURL(dir, "lock_timeout=20"))
+	impatient := filesOpen(t, filesURL(dir, "lock_timeout=0.2"))
+	patient := filesOpen(t, filesURL(dir, "lock_timeout=20"))
 
 	// PHP holds: a Go Write times out and writes nothing; so does a Read.
-	done := phpHold(t, client, u, "", 1500)
+	done := filesHold(t, client, u, "", 1500)
 	start := time.Now()
-	err := impatient.Write(bg(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 100)})
+	err := impatient.Write(filesCtx(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 100)})
 	if !errors.Is(err, handlers.ErrLockTimeout) || time.Since(start) > time.Second {
 		t.Errorf("Write while PHP holds the session: %v after %v", err, time.Since(start))
 	}
-	if _, err := impatient.Read(bg(t), id); !errors.Is(err, handlers.ErrLockTimeout) {
+	if _, err := impatient.Read(filesCtx(t), id); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Read while PHP holds the session: %v", err)
 	}
 	r = <-done
 	if r.N != 2 {
 		t.Errorf("PHP n=%d, want 2", r.N)
 	}
-	if rec := mustRead(t, impatient, id); !bytes.Equal(rec.Data, r.Enc) {
+	if rec := filesRead(t, impatient, id); !bytes.Equal(rec.Data, r.Enc) {
 		t.Errorf("after a timed-out Write the file holds %q, PHP wrote %q", rec.Data, r.Enc)
 	}
 
 	// PHP holds: a patient Write waits, then writes after PHP.
-	done = phpHold(t, client, u, "", 800)
+	done = filesHold(t, client, u, "", 800)
 	start = time.Now()
-	mustWrite(t, patient, &handlers.Record{ID: id, Data: storetest.Counter(h, 100)})
+	filesWrite(t, patient, &handlers.Record{ID: id, Data: storetest.Counter(h, 100)})
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Errorf("Write did not wait for PHP's lock (%v)", d)
 	}
 	if r := <-done; r.N != 3 {
 		t.Errorf("PHP n=%d, want 3", r.N)
 	}
-	if n := counterOf(t, h, mustRead(t, patient, id).Data); n != 100 {
+	if n := filesCounter(t, h, filesRead(t, patient, id).Data); n != 100 {
 		t.Errorf("after PHP, Go's write: n=%d, want 100", n)
 	}
-	if r := mustPHP(t, client, u, ""); r.N != 101 {
+	if r := filesMustGet(t, client, u, ""); r.N != 101 {
 		t.Errorf("PHP after Go: n=%d, want 101", r.N)
 	}
 
 	// Go holds: PHP waits for it.
-	lk, err := patient.(handlers.Locker).Lock(bg(t), id)
+	lk, err := patient.(handlers.Locker).Lock(filesCtx(t), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	phpDone := phpBlocked(t, client, u, "", 700*time.Millisecond)
-	rec, err := lk.Read(bg(t))
+	phpDone := filesBlocked(t, client, u, "", 700*time.Millisecond)
+	rec, err := lk.Read(filesCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lk.Write(bg(t), &handlers.Record{Data: setVars(t, h, rec.Data, "n", 500)}); err != nil {
+	if err := lk.Write(filesCtx(t), &handlers.Record{Data: filesSetVars(t, h, rec.Data, "n", 500)}); err != nil {
 		t.Fatal(err)
 	}
-	lk.Unlock(bg(t))
+	lk.Unlock(filesCtx(t))
 	if r := <-phpDone; r.N != 501 {
 		t.Errorf("PHP after Go's locked write: n=%d, want 501", r.N)
 	}
@@ -1158,13 +1158,13 @@ func TestFilesPHPLocks(t *testing.T) {
 // session together; with the flock no increment is lost.
 func TestFilesPHPConcurrentCounter(t *testing.T) {
 	t.Parallel()
-	root := docroot(t, map[string]string{"counter.php": phpCounter})
+	root := filesDocroot(t, map[string]string{"counter.php": filesPHPCounter})
 	dir := t.TempDir()
 	base := testenv.PHPServer(t, root, map[string]string{"session.save_path": dir}, []string{"PHP_CLI_SERVER_WORKERS=4"})
-	s := openFiles(t, fileURL(dir, "lock_timeout=30"))
+	s := filesOpen(t, filesURL(dir, "lock_timeout=30"))
 	h := phpserialize.HandlerPHP
 	id := storetest.NewID()
-	mustWrite(t, s, &handlers.Record{ID: id, Data: storetest.Counter(h, 0)})
+	filesWrite(t, s, &handlers.Record{ID: id, Data: storetest.Counter(h, 0)})
 
 	const phpWorkers, goWorkers, each = 4, 2, 25
 	var wg sync.WaitGroup
@@ -1174,7 +1174,7 @@ func TestFilesPHPConcurrentCounter(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				if _, err := phpGet(t, client, base+"/counter.php", "PHPSESSID="+id); err != nil {
+				if _, err := filesGet(t, client, base+"/counter.php", "PHPSESSID="+id); err != nil {
 					t.Error(err)
 					return
 				}
@@ -1186,9 +1186,9 @@ func TestFilesPHPConcurrentCounter(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				err := handlers.Update(bg(t), s, id, func(rec *handlers.Record) error {
-					n := counterOf(t, h, rec.Data)
-					rec.Data = setVars(t, h, rec.Data, "n", n+1)
+				err := handlers.Update(filesCtx(t), s, id, func(rec *handlers.Record) error {
+					n := filesCounter(t, h, rec.Data)
+					rec.Data = filesSetVars(t, h, rec.Data, "n", n+1)
 					return nil
 				})
 				if err != nil {
@@ -1199,7 +1199,7 @@ func TestFilesPHPConcurrentCounter(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := counterOf(t, h, mustRead(t, s, id).Data); n != (phpWorkers+goWorkers)*each {
+	if n := filesCounter(t, h, filesRead(t, s, id).Data); n != (phpWorkers+goWorkers)*each {
 		t.Errorf("n = %d after %d increments", n, (phpWorkers+goWorkers)*each)
 	}
 }
@@ -1209,25 +1209,25 @@ func TestFilesPHPConcurrentCounter(t *testing.T) {
 // TTL once that TTL is over, but not one with the default lifetime.
 func TestFilesPHPExpiry(t *testing.T) {
 	t.Parallel()
-	root := docroot(t, map[string]string{"counter.php": phpCounter})
+	root := filesDocroot(t, map[string]string{"counter.php": filesPHPCounter})
 	dir := t.TempDir()
 	base := testenv.PHPServer(t, root, map[string]string{"session.save_path": dir, "session.gc_maxlifetime": "1440", "session.gc_probability": "0"}, nil)
-	s := openFiles(t, fileURL(dir, "ttl=1440"))
+	s := filesOpen(t, filesURL(dir, "ttl=1440"))
 	h := phpserialize.HandlerPHP
 	client := &http.Client{Timeout: 30 * time.Second}
 
 	stale, short, full := storetest.NewID(), storetest.NewID(), storetest.NewID()
-	mustWrite(t, s, &handlers.Record{ID: stale, Data: storetest.Counter(h, 7)})
+	filesWrite(t, s, &handlers.Record{ID: stale, Data: storetest.Counter(h, 7)})
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(filepath.Join(dir, "sess_"+stale), old, old)
-	if r := mustPHP(t, client, base+"/counter.php", "PHPSESSID="+stale); r.N != 8 {
+	if r := filesMustGet(t, client, base+"/counter.php", "PHPSESSID="+stale); r.N != 8 {
 		t.Errorf("PHP on a session past its lifetime: n=%d, want 8 (PHP reads it until its GC runs)", r.N)
 	}
 
-	mustWrite(t, s, &handlers.Record{ID: short, Data: storetest.Counter(h, 1), TTL: time.Second})
-	mustWrite(t, s, &handlers.Record{ID: full, Data: storetest.Counter(h, 1)})
+	filesWrite(t, s, &handlers.Record{ID: short, Data: storetest.Counter(h, 1), TTL: time.Second})
+	filesWrite(t, s, &handlers.Record{ID: full, Data: storetest.Counter(h, 1)})
 	time.Sleep(2100 * time.Millisecond)
-	mustPHP(t, client, base+"/counter.php?gc=1&op=none", "")
+	filesMustGet(t, client, base+"/counter.php?gc=1&op=none", "")
 	if _, err := os.Stat(filepath.Join(dir, "sess_"+short)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("PHP's GC kept a session written with TTL 1s, 2s ago: %v", err)
 	}
@@ -1238,14 +1238,14 @@ func TestFilesPHPExpiry(t *testing.T) {
 
 // ------------------------------------------------ PHP interop: CodeIgniter --
 
-// phpCI plays CodeIgniter's files session driver, as the spec (sections
+// filesPHPCI plays CodeIgniter's files session driver, as the spec (sections
 // 5.1, 5.3, 6.1, 6.2) and CodeIgniter 3.1.x's Session_files_driver and
 // 4.7's FileHandler have it: file <dir>/<cookie>[md5(ip)]<id>; fopen 'c+b'
 // then flock LOCK_EX held until close; chmod 0600 on a new file; on write,
 // touch when the data is unchanged, else ftruncate(0), rewind and fwrite;
 // CodeIgniter 3 also validates ids by is_file and updates timestamps by
 // touch; ids must match CodeIgniter's rule or the cookie is dropped.
-const phpCI = `<?php
+const filesPHPCI = `<?php
 $version = (int) getenv('CI_VERSION');
 $matchIP = getenv('CI_MATCH_IP') === '1';
 $dir = getenv('CI_SAVE_PATH');
@@ -1351,7 +1351,7 @@ echo json_encode(['id' => session_id(), 'n' => $_SESSION['n'] ?? null, 'enc' => 
 `
 
 func TestFilesCodeIgniterInterop(t *testing.T) {
-	root := docroot(t, map[string]string{"ci.php": phpCI})
+	root := filesDocroot(t, map[string]string{"ci.php": filesPHPCI})
 	cases := []struct {
 		name, version string
 		matchIP       bool
@@ -1361,8 +1361,8 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 	}{
 		{"ci3", "3", false, storetest.NewID, 32, "0123456789abcdefghijklmnopqrstuv"},
 		{"ci3_match_ip", "3", true, storetest.NewID, 32, "0123456789abcdefghijklmnopqrstuv"},
-		{"ci4", "4", false, hexID(32), 32, "0123456789abcdef"},
-		{"ci4_match_ip", "4", true, hexID(32), 32, "0123456789abcdef"},
+		{"ci4", "4", false, filesHexID(32), 32, "0123456789abcdef"},
+		{"ci4_match_ip", "4", true, filesHexID(32), 32, "0123456789abcdef"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1378,12 +1378,12 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 			ini := map[string]string{"session.sid_length": "26", "session.sid_bits_per_character": "5"}
 			base := testenv.PHPServer(t, root, ini, []string{"CI_VERSION=" + c.version, "CI_MATCH_IP=" + mip, "CI_SAVE_PATH=" + dir, "PHP_CLI_SERVER_WORKERS=2"})
 			u := base + "/ci.php"
-			s := openFiles(t, fileURL(dir, query))
+			s := filesOpen(t, filesURL(dir, query))
 			h := phpserialize.HandlerPHP
-			client := newClient(t)
+			client := filesClient(t)
 
 			// PHP makes a session: the file name, mode and id rule Go expects.
-			r := mustPHP(t, client, u, "")
+			r := filesMustGet(t, client, u, "")
 			if len(r.ID) != c.idLen || strings.Trim(r.ID, c.alphabet) != "" {
 				t.Errorf("CodeIgniter id %q", r.ID)
 			}
@@ -1398,7 +1398,7 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 			if fi, err := os.Stat(filepath.Join(dir, want)); err != nil || fi.Mode() != 0o600 {
 				t.Errorf("PHP's file: %v %v", fi, err)
 			}
-			rec := mustRead(t, s, r.ID)
+			rec := filesRead(t, s, r.ID)
 			if !bytes.Equal(rec.Data, r.Enc) {
 				t.Fatalf("Go read %q, PHP stored %q", rec.Data, r.Enc)
 			}
@@ -1407,45 +1407,45 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 			}
 
 			// Go writes; PHP reads Go's value.
-			err := handlers.Update(bg(t), s, r.ID, func(rec *handlers.Record) error {
-				rec.Data = setVars(t, h, rec.Data, "n", 20)
+			err := handlers.Update(filesCtx(t), s, r.ID, func(rec *handlers.Record) error {
+				rec.Data = filesSetVars(t, h, rec.Data, "n", 20)
 				return nil
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r2 := mustPHP(t, client, u, ""); r2.ID != r.ID || r2.N != 21 {
+			if r2 := filesMustGet(t, client, u, ""); r2.ID != r.ID || r2.N != 21 {
 				t.Errorf("PHP after Go's write: id %s n=%d, want %s 21", r2.ID, r2.N, r.ID)
 			}
 
 			// A session Go makes is adopted by CodeIgniter (CI3 validates by
 			// is_file, CI4 takes any id of its rule).
 			id := c.newID()
-			mustWrite(t, s, &handlers.Record{ID: id, Data: storetest.Counter(h, 100), Meta: handlers.Meta{IP: "127.0.0.1"}})
-			if r3 := mustPHP(t, &http.Client{}, u, "ci_session="+id); r3.ID != id || r3.N != 101 {
+			filesWrite(t, s, &handlers.Record{ID: id, Data: storetest.Counter(h, 100), Meta: handlers.Meta{IP: "127.0.0.1"}})
+			if r3 := filesMustGet(t, &http.Client{}, u, "ci_session="+id); r3.ID != id || r3.N != 101 {
 				t.Errorf("PHP with Go's new session: id %s n=%d, want %s 101", r3.ID, r3.N, id)
 			}
 
 			// Go holds the lock: CodeIgniter waits.
-			lk, err := s.(handlers.Locker).Lock(bg(t), id)
+			lk, err := s.(handlers.Locker).Lock(filesCtx(t), id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			phpDone := phpBlocked(t, &http.Client{}, u, "ci_session="+id, 500*time.Millisecond)
-			lk.Write(bg(t), &handlers.Record{Data: storetest.Counter(h, 300)})
-			lk.Unlock(bg(t))
+			phpDone := filesBlocked(t, &http.Client{}, u, "ci_session="+id, 500*time.Millisecond)
+			lk.Write(filesCtx(t), &handlers.Record{Data: storetest.Counter(h, 300)})
+			lk.Unlock(filesCtx(t))
 			if r4 := <-phpDone; r4.N != 301 {
 				t.Errorf("CodeIgniter after Go's locked write: n=%d, want 301", r4.N)
 			}
 
 			// CodeIgniter holds the lock: Go times out and writes nothing.
-			held := phpHold(t, &http.Client{}, u, "ci_session="+id, 800)
-			imp := openFiles(t, fileURL(dir, query+"&lock_timeout=0.1"))
-			if err := imp.Write(bg(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 0)}); !errors.Is(err, handlers.ErrLockTimeout) {
+			held := filesHold(t, &http.Client{}, u, "ci_session="+id, 800)
+			imp := filesOpen(t, filesURL(dir, query+"&lock_timeout=0.1"))
+			if err := imp.Write(filesCtx(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 0)}); !errors.Is(err, handlers.ErrLockTimeout) {
 				t.Errorf("Write while CodeIgniter holds the session: %v", err)
 			}
 			<-held
-			if n := counterOf(t, h, mustRead(t, s, id).Data); n != 302 {
+			if n := filesCounter(t, h, filesRead(t, s, id).Data); n != 302 {
 				t.Errorf("n = %d, want CodeIgniter's 302", n)
 			}
 		})
@@ -1454,9 +1454,9 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 
 // ------------------------------------------------------------- benchmarks --
 
-func benchSetup(b *testing.B) (handlers.Store, string, []byte) {
+func filesBenchSetup(b *testing.B) (handlers.Store, string, []byte) {
 	dir := b.TempDir()
-	s := openFiles(b, fileURL(dir, ""))
+	s := filesOpen(b, filesURL(dir, ""))
 	data := []byte(`user|a:3:{s:2:"id";i:42;s:4:"name";s:4:"zoë";s:5:"roles";a:2:{i:0;s:5:"admin";i:1;s:6:"editor";}}csrf|s:64:"` + strings.Repeat("f", 64) + `";` + `blob|s:700:"` + strings.Repeat("x", 700) + `";`)
 	return s, dir, data
 }
@@ -1464,9 +1464,9 @@ func benchSetup(b *testing.B) (handlers.Store, string, []byte) {
 // BenchmarkFilesGet reads one ~1 KB session through the store (open,
 // flock LOCK_SH, fstat, pread) beside a plain os.ReadFile of the same file.
 func BenchmarkFilesGet(b *testing.B) {
-	s, dir, data := benchSetup(b)
+	s, dir, data := filesBenchSetup(b)
 	id := "benchget"
-	mustWrite(b, s, &handlers.Record{ID: id, Data: data})
+	filesWrite(b, s, &handlers.Record{ID: id, Data: data})
 	ctx := context.Background()
 	b.Run("store", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
@@ -1490,7 +1490,7 @@ func BenchmarkFilesGet(b *testing.B) {
 // BenchmarkFilesPut writes one ~1 KB session through the store (open,
 // flock LOCK_EX, pwrite, ftruncate, utimes) beside a plain os.WriteFile.
 func BenchmarkFilesPut(b *testing.B) {
-	s, dir, data := benchSetup(b)
+	s, dir, data := filesBenchSetup(b)
 	id := "benchput"
 	ctx := context.Background()
 	b.Run("store", func(b *testing.B) {
