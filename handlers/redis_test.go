@@ -63,10 +63,10 @@ func rawRedis(t testing.TB, addr string, db int) *redis.Client {
 	return c
 }
 
-func counter(n int) []byte { return storetest.Counter(phpserialize.HandlerPHP, n) }
+func redisCounter(n int) []byte { return storetest.Counter(phpserialize.HandlerPHP, n) }
 
-// mustRaw returns the raw value of key, failing the test if it is missing.
-func mustRaw(t *testing.T, c *redis.Client, key string) []byte {
+// redisMustGet returns the raw value of key, failing the test if it is missing.
+func redisMustGet(t *testing.T, c *redis.Client, key string) []byte {
 	t.Helper()
 	b, err := c.Get(redisCtx(t), key).Bytes()
 	if err != nil {
@@ -75,8 +75,8 @@ func mustRaw(t *testing.T, c *redis.Client, key string) []byte {
 	return b
 }
 
-// waitKey waits until key exists (a PHP request took its lock).
-func waitKey(t *testing.T, c *redis.Client, key string) {
+// redisWaitKey waits until key exists (a PHP request took its lock).
+func redisWaitKey(t *testing.T, c *redis.Client, key string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -145,12 +145,12 @@ func TestRedisKeys(t *testing.T) {
 		t.Run(tc.query, func(t *testing.T) {
 			s := openRedisStore(t, "redis://"+addr+"/7?"+tc.query)
 			id := storetest.NewID()
-			data := counter(3)
+			data := redisCounter(3)
 			if err := s.Write(redisCtx(t), &handlers.Record{ID: id, Data: data, Meta: tc.meta}); err != nil {
 				t.Fatal(err)
 			}
 			key := fmt.Sprintf(tc.key, id)
-			if got := mustRaw(t, raw, key); !bytes.Equal(got, data) {
+			if got := redisMustGet(t, raw, key); !bytes.Equal(got, data) {
 				t.Fatalf("%s = %q, want %q", key, got, data)
 			}
 			if d := raw.TTL(redisCtx(t), key).Val(); d != tc.ttl {
@@ -226,9 +226,9 @@ func TestRedisBatchAndCount(t *testing.T) {
 	bw := s.(handlers.BatchWriter)
 	var recs []*handlers.Record
 	for i := range 100 {
-		recs = append(recs, &handlers.Record{ID: storetest.NewID(), Data: counter(i), TTL: time.Duration(100+i) * time.Second})
+		recs = append(recs, &handlers.Record{ID: storetest.NewID(), Data: redisCounter(i), TTL: time.Duration(100+i) * time.Second})
 	}
-	bad := append(recs[:50:50], &handlers.Record{ID: "../x", Data: counter(1)})
+	bad := append(recs[:50:50], &handlers.Record{ID: "../x", Data: redisCounter(1)})
 	if err := bw.WriteBatch(ctx, bad); !errors.Is(err, handlers.ErrInvalidID) {
 		t.Fatalf("WriteBatch with a bad id: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestRedisBatchAndCount(t *testing.T) {
 	}
 	for i, rec := range recs {
 		key := "ci_session:ci_session:" + rec.ID
-		if got := mustRaw(t, raw, key); !bytes.Equal(got, rec.Data) {
+		if got := redisMustGet(t, raw, key); !bytes.Equal(got, rec.Data) {
 			t.Fatalf("%s = %q", key, got)
 		}
 		if d := raw.TTL(ctx, key).Val(); d != time.Duration(100+i)*time.Second {
@@ -264,7 +264,7 @@ func TestRedisBatchAndCount(t *testing.T) {
 	}
 	recs = recs[:0]
 	for i := range 2900 {
-		recs = append(recs, &handlers.Record{ID: storetest.NewID(), Data: counter(i)})
+		recs = append(recs, &handlers.Record{ID: storetest.NewID(), Data: redisCounter(i)})
 	}
 	if err := bw.WriteBatch(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -355,7 +355,7 @@ func TestRedisAuth(t *testing.T) {
 	} {
 		s := openRedisStore(t, u)
 		id := storetest.NewID()
-		if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(1)}); err != nil {
+		if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1)}); err != nil {
 			t.Fatalf("%s: %v", handlers.Redact(u), err)
 		}
 		if strings.Contains(s.Info().URL, "secret") {
@@ -382,8 +382,8 @@ func TestRedisAuth(t *testing.T) {
 func TestRedisTLS(t *testing.T) {
 	testenv.Redis(t) // skips in -short mode, like every server test
 	dir := t.TempDir()
-	ca, caKey := tlsCert(t, dir, "ca", nil, nil)
-	tlsCert(t, dir, "server", ca, caKey)
+	ca, caKey := redisTLSCert(t, dir, "ca", nil, nil)
+	redisTLSCert(t, dir, "server", ca, caKey)
 	port := testenv.FreePort(t)
 	cmd := exec.Command("redis-server", "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server.key"),
@@ -408,10 +408,10 @@ func TestRedisTLS(t *testing.T) {
 	}
 	defer s.Close()
 	id := storetest.NewID()
-	if err := s.Write(redisCtx(t), &handlers.Record{ID: id, Data: counter(5)}); err != nil {
+	if err := s.Write(redisCtx(t), &handlers.Record{ID: id, Data: redisCounter(5)}); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := s.Read(redisCtx(t), id); err != nil || !bytes.Equal(rec.Data, counter(5)) {
+	if rec, err := s.Read(redisCtx(t), id); err != nil || !bytes.Equal(rec.Data, redisCounter(5)) {
 		t.Fatalf("Read over TLS = %v, %v", rec, err)
 	}
 	if _, err := handlers.Open(redisCtx(t), "rediss://"+addr+"/0?timeout=2"); err == nil {
@@ -426,9 +426,9 @@ func TestRedisTLS(t *testing.T) {
 	}
 }
 
-// tlsCert writes name.pem and name.key: a CA if parent is nil, else a
+// redisTLSCert writes name.pem and name.key: a CA if parent is nil, else a
 // server certificate for 127.0.0.1 signed by parent.
-func tlsCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+func redisTLSCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -474,7 +474,7 @@ func TestRedisBadIDsSendNothing(t *testing.T) {
 	for _, id := range []string{"", "a/b", "a:b", "*", "a*", "a?b", "[ab]", "x_LOCK", "a\r\nFLUSHALL", strings.Repeat("a", 257), "a b", "é"} {
 		checks := map[string]error{}
 		_, checks["Read"] = s.Read(ctx, id)
-		checks["Write"] = s.Write(ctx, &handlers.Record{ID: id, Data: counter(1), Meta: handlers.Meta{IP: "1.2.3.4"}})
+		checks["Write"] = s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1), Meta: handlers.Meta{IP: "1.2.3.4"}})
 		checks["Destroy"] = s.Destroy(ctx, id)
 		_, checks["Lock"] = s.(handlers.Locker).Lock(ctx, id)
 		checks["Touch"] = s.(handlers.Toucher).Touch(ctx, id, time.Minute)
@@ -485,7 +485,7 @@ func TestRedisBadIDsSendNothing(t *testing.T) {
 		}
 	}
 	// a hostile IP is no key material either
-	err := s.Write(ctx, &handlers.Record{ID: storetest.NewID(), Data: counter(1), Meta: handlers.Meta{IP: "1.2.3.4:*"}})
+	err := s.Write(ctx, &handlers.Record{ID: storetest.NewID(), Data: redisCounter(1), Meta: handlers.Meta{IP: "1.2.3.4:*"}})
 	if err == nil || !strings.Contains(err.Error(), "not an IP") {
 		t.Errorf("Write with IP 1.2.3.4:* = %v", err)
 	}
@@ -499,7 +499,7 @@ func TestRedisServerFailures(t *testing.T) {
 	rawRedis(t, srv.Addr, 0).ConfigSet(ctx, "requirepass", "hunter2-secret")
 	s := openRedisStore(t, "redis://:hunter2-secret@"+srv.Addr+"/0?lock=on&timeout=1")
 	id := storetest.NewID()
-	if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(1)}); err != nil {
+	if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1)}); err != nil {
 		t.Fatal(err)
 	}
 	lk, err := s.(handlers.Locker).Lock(ctx, id)
@@ -530,9 +530,9 @@ func TestRedisServerFailures(t *testing.T) {
 	_, err = s.Read(ctx, id)
 	check("Read (killed)", err, 3*time.Second, start)
 	start = time.Now()
-	check("Write (killed)", s.Write(ctx, &handlers.Record{ID: id, Data: counter(2)}), 3*time.Second, start)
+	check("Write (killed)", s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(2)}), 3*time.Second, start)
 	start = time.Now()
-	check("Locked.Write (killed)", lk.Write(ctx, &handlers.Record{Data: counter(2)}), 3*time.Second, start)
+	check("Locked.Write (killed)", lk.Write(ctx, &handlers.Record{Data: redisCounter(2)}), 3*time.Second, start)
 	start = time.Now()
 	check("Unlock (killed)", lk.Unlock(ctx), 3*time.Second, start)
 
@@ -543,7 +543,7 @@ func TestRedisServerFailures(t *testing.T) {
 	rawRedis(t, srv.Addr, 0).ConfigSet(ctx, "requirepass", "hunter2-secret")
 	var werr error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if werr = s.Write(ctx, &handlers.Record{ID: id, Data: counter(3)}); werr == nil {
+		if werr = s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(3)}); werr == nil {
 			break
 		}
 	}
@@ -559,7 +559,7 @@ func TestRedisServerFailures(t *testing.T) {
 	_, err = s.Read(ctx, id)
 	check("Read (frozen)", err, 4*time.Second, start)
 	start = time.Now()
-	check("Write (frozen)", s.Write(ctx, &handlers.Record{ID: id, Data: counter(4)}), 4*time.Second, start)
+	check("Write (frozen)", s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(4)}), 4*time.Second, start)
 	// a context deadline shorter than timeout= wins
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	start = time.Now()
@@ -582,24 +582,24 @@ func TestRedisHostilePayloads(t *testing.T) {
 	// a zstd frame, as phpredis 6 writes with redis.session.compression=zstd
 	enc, _ := zstd.NewWriter(nil)
 	id := storetest.NewID()
-	raw.Set(ctx, "PHPREDIS_SESSION:"+id, enc.EncodeAll(counter(77), nil), time.Minute)
+	raw.Set(ctx, "PHPREDIS_SESSION:"+id, enc.EncodeAll(redisCounter(77), nil), time.Minute)
 	if _, err := plain.Read(ctx, id); err == nil || !strings.Contains(err.Error(), "compression=zstd") {
 		t.Errorf("zstd payload without compression=zstd: %v", err)
 	}
-	if rec, err := zs.Read(ctx, id); err != nil || !bytes.Equal(rec.Data, counter(77)) {
+	if rec, err := zs.Read(ctx, id); err != nil || !bytes.Equal(rec.Data, redisCounter(77)) {
 		t.Errorf("zstd Read = %v, %v", rec, err)
 	}
 	// an uncompressed payload reads as is with compression=zstd, as phpredis does
-	if err := zs.Write(ctx, &handlers.Record{ID: id, Data: counter(78)}); err != nil {
+	if err := zs.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(78)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustRaw(t, raw, "PHPREDIS_SESSION:"+id); !bytes.Equal(got, counter(78)) {
+	if got := redisMustGet(t, raw, "PHPREDIS_SESSION:"+id); !bytes.Equal(got, redisCounter(78)) {
 		t.Errorf("compression=zstd wrote %q, want it uncompressed", got)
 	}
-	// a zstd bomb: 300 MiB of zeros in a few kB
+	// a zstd bomb: 300 MiB of redisZeros in a few kB
 	w := &bytes.Buffer{}
 	zw, _ := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	io.Copy(zw, io.LimitReader(zeros{}, 300<<20))
+	io.Copy(zw, io.LimitReader(redisZeros{}, 300<<20))
 	zw.Close()
 	raw.Set(ctx, "PHPREDIS_SESSION:"+id, w.Bytes(), time.Minute)
 	if _, err := zs.Read(ctx, id); err == nil {
@@ -623,9 +623,9 @@ func TestRedisHostilePayloads(t *testing.T) {
 	}
 }
 
-type zeros struct{}
+type redisZeros struct{}
 
-func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+func (redisZeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // TestRedisLockRules checks Go's own lock keys and values, and that Go
 // never takes over a foreign lock.
@@ -656,7 +656,7 @@ func TestRedisLockRules(t *testing.T) {
 	// the lock is taken away (expired, and someone else took it): Go's
 	// write must not go through, and Go's unlock must not delete it
 	raw.Set(ctx, "PHPREDIS_SESSION:"+id+"_LOCK", "vm|4242", time.Minute)
-	if err := lk.Write(ctx, &handlers.Record{Data: counter(1)}); !errors.Is(err, handlers.ErrLockTimeout) {
+	if err := lk.Write(ctx, &handlers.Record{Data: redisCounter(1)}); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Write after losing the lock: %v, want ErrLockTimeout", err)
 	}
 	if raw.Exists(ctx, "PHPREDIS_SESSION:"+id).Val() != 0 {
@@ -673,7 +673,7 @@ func TestRedisLockRules(t *testing.T) {
 	}
 	// a PHP lock without expiry (lock_expire=0 under the CLI) is never stolen
 	raw.Persist(ctx, "PHPREDIS_SESSION:"+id+"_LOCK")
-	if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(1)}); !errors.Is(err, handlers.ErrLockTimeout) {
+	if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1)}); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Write under a foreign lock without TTL: %v", err)
 	}
 
@@ -697,7 +697,7 @@ func TestRedisLockRules(t *testing.T) {
 			t.Errorf("%s lock TTL %v, want 300s", layout, d)
 		}
 		raw.Expire(ctx, key+":lock", 100*time.Second)
-		if err := lk.Write(ctx, &handlers.Record{Data: counter(1)}); err != nil {
+		if err := lk.Write(ctx, &handlers.Record{Data: redisCounter(1)}); err != nil {
 			t.Fatal(err)
 		}
 		if d := raw.TTL(ctx, key+":lock").Val(); d != 300*time.Second {
@@ -706,7 +706,7 @@ func TestRedisLockRules(t *testing.T) {
 		lk.Unlock(ctx)
 		// a lock without TTL: CodeIgniter 3 overrides it, 4 waits for it
 		raw.Set(ctx, key+":lock", "12345", 0)
-		err = s.Write(ctx, &handlers.Record{ID: id, Data: counter(2)})
+		err = s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(2)})
 		switch layout {
 		case "ci3":
 			if err != nil {
@@ -719,7 +719,7 @@ func TestRedisLockRules(t *testing.T) {
 		}
 		// a foreign lock with a TTL is honoured by both
 		raw.Set(ctx, key+":lock", "12345", time.Minute)
-		if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(3)}); !errors.Is(err, handlers.ErrLockTimeout) {
+		if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(3)}); !errors.Is(err, handlers.ErrLockTimeout) {
 			t.Errorf("%s Write under a foreign lock: %v", layout, err)
 		}
 		if err := s.Destroy(ctx, id); !errors.Is(err, handlers.ErrLockTimeout) {
@@ -733,8 +733,8 @@ func TestRedisLockRules(t *testing.T) {
 
 // ------------------------------------------------------ real PHP --
 
-// phpResult is what the PHP test scripts answer.
-type phpResult struct {
+// redisPHPResult is what the PHP test scripts answer.
+type redisPHPResult struct {
 	ID       string  `json:"id"`
 	N        int     `json:"n"`
 	Started  bool    `json:"started"`
@@ -743,9 +743,9 @@ type phpResult struct {
 	WaitedMS float64 `json:"waited_ms"`
 }
 
-// phpIncScript increments $_SESSION['n'], optionally sleeping with the
+// redisIncPHP increments $_SESSION['n'], optionally sleeping with the
 // session open, and reports what happened. A prelude may install a handler.
-const phpIncScript = `<?php
+const redisIncPHP = `<?php
 %s
 error_clear_last();
 $t0 = microtime(true);
@@ -761,29 +761,29 @@ echo json_encode(['id' => session_id(), 'n' => $_SESSION['n'], 'started' => $sta
     'start_err' => $startErr, 'write_err' => $writeErr, 'waited_ms' => $waited * 1000]);
 `
 
-// phpClient is a browser with a cookie jar.
-type phpClient struct {
+// redisPHPClient is a browser with a cookie jar.
+type redisPHPClient struct {
 	t      *testing.T
 	base   *url.URL
 	c      *http.Client
 	cookie string
 }
 
-func newPHPClient(t *testing.T, base, cookie string) *phpClient {
+func newRedisPHPClient(t *testing.T, base, cookie string) *redisPHPClient {
 	u, _ := url.Parse(base)
 	jar, _ := cookiejar.New(nil)
-	return &phpClient{t: t, base: u, c: &http.Client{Jar: jar, Timeout: 60 * time.Second}, cookie: cookie}
+	return &redisPHPClient{t: t, base: u, c: &http.Client{Jar: jar, Timeout: 60 * time.Second}, cookie: cookie}
 }
 
 // useID makes the client present session id id.
-func (p *phpClient) useID(id string) {
+func (p *redisPHPClient) useID(id string) {
 	p.c.Jar.SetCookies(p.base, []*http.Cookie{{Name: p.cookie, Value: id, Path: "/"}})
 }
 
 // get requests path and decodes the script's answer. Safe to call from
 // other goroutines: errors are returned, not fatal.
-func (p *phpClient) get(path string) (phpResult, error) {
-	var r phpResult
+func (p *redisPHPClient) get(path string) (redisPHPResult, error) {
+	var r redisPHPResult
 	resp, err := p.c.Get(p.base.String() + path)
 	if err != nil {
 		return r, err
@@ -799,7 +799,7 @@ func (p *phpClient) get(path string) (phpResult, error) {
 	return r, nil
 }
 
-func (p *phpClient) mustGet(path string) phpResult {
+func (p *redisPHPClient) mustGet(path string) redisPHPResult {
 	p.t.Helper()
 	r, err := p.get(path)
 	if err != nil {
@@ -809,8 +809,8 @@ func (p *phpClient) mustGet(path string) phpResult {
 }
 
 // async starts a request in the background.
-func (p *phpClient) async(path string) <-chan phpResult {
-	ch := make(chan phpResult, 1)
+func (p *redisPHPClient) async(path string) <-chan redisPHPResult {
+	ch := make(chan redisPHPResult, 1)
 	go func() {
 		r, err := p.get(path)
 		if err != nil {
@@ -821,7 +821,7 @@ func (p *phpClient) async(path string) <-chan phpResult {
 	return ch
 }
 
-func docroot(t *testing.T, files map[string]string) string {
+func redisDocroot(t *testing.T, files map[string]string) string {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	for name, src := range files {
@@ -834,7 +834,7 @@ func docroot(t *testing.T, files map[string]string) string {
 
 // phpredisServer starts php -S with phpredis' save handler on addr.
 func phpredisServer(t *testing.T, addr string, ini map[string]string, workers int) string {
-	root := docroot(t, map[string]string{"inc.php": fmt.Sprintf(phpIncScript, "")})
+	root := redisDocroot(t, map[string]string{"inc.php": fmt.Sprintf(redisIncPHP, "")})
 	all := map[string]string{
 		"session.save_handler":      "redis",
 		"session.save_path":         "tcp://" + addr,
@@ -850,7 +850,7 @@ func phpredisServer(t *testing.T, addr string, ini map[string]string, workers in
 	return testenv.PHPServer(t, root, all, []string{"PHP_CLI_SERVER_WORKERS=" + strconv.Itoa(workers)})
 }
 
-var phpLockValue = regexp.MustCompile(`^[^|]+\|[0-9]+$`)
+var phpredisLockValue = regexp.MustCompile(`^[^|]+\|[0-9]+$`)
 
 // TestRedisNativePHP: phpredis writes, Go reads; Go writes, PHP reads and
 // goes on; with PHP's locking off and on.
@@ -868,7 +868,7 @@ func TestRedisNativePHP(t *testing.T) {
 			lock := map[string]string{"0": "off", "1": "on"}[locking]
 			s := openRedisStore(t, "redis://"+addr+"/0?ttl=1000&lock="+lock)
 			ctx := redisCtx(t)
-			php := newPHPClient(t, base, "PHPSESSID")
+			php := newRedisPHPClient(t, base, "PHPSESSID")
 
 			// PHP creates the session; Go reads it
 			r := php.mustGet("/inc.php")
@@ -879,14 +879,14 @@ func TestRedisNativePHP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(rec.Data, counter(1)) {
-				t.Fatalf("Go read %q, want %q", rec.Data, counter(1))
+			if !bytes.Equal(rec.Data, redisCounter(1)) {
+				t.Fatalf("Go read %q, want %q", rec.Data, redisCounter(1))
 			}
 			if rec.TTL <= 990*time.Second || rec.TTL > 1000*time.Second {
 				t.Errorf("TTL of PHP's session %v, want gc_maxlifetime 1000s", rec.TTL)
 			}
 			// Go writes; PHP sees it and goes on
-			if err := s.Write(ctx, &handlers.Record{ID: r.ID, Data: counter(41)}); err != nil {
+			if err := s.Write(ctx, &handlers.Record{ID: r.ID, Data: redisCounter(41)}); err != nil {
 				t.Fatal(err)
 			}
 			if d := raw.PTTL(ctx, "PHPREDIS_SESSION:"+r.ID).Val(); d <= 999*time.Second || d > 1000*time.Second {
@@ -895,12 +895,12 @@ func TestRedisNativePHP(t *testing.T) {
 			if r2 := php.mustGet("/inc.php"); r2.N != 42 || r2.ID != r.ID || r2.WriteErr != "" {
 				t.Fatalf("PHP after Go's write: %+v, want n=42 under %s", r2, r.ID)
 			}
-			if rec, _ := s.Read(ctx, r.ID); rec == nil || !bytes.Equal(rec.Data, counter(42)) {
+			if rec, _ := s.Read(ctx, r.ID); rec == nil || !bytes.Equal(rec.Data, redisCounter(42)) {
 				t.Fatalf("Go re-read %+v", rec)
 			}
 			// a session Go creates is adopted by PHP
 			id := storetest.NewID()
-			if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(7)}); err != nil {
+			if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(7)}); err != nil {
 				t.Fatal(err)
 			}
 			php.useID(id)
@@ -940,14 +940,14 @@ func TestRedisNativePHPHoldsLock(t *testing.T) {
 		"redis.session.lock_expire":     "30",
 		"redis.session.lock_retries":    "-1",
 	}, 2)
-	php := newPHPClient(t, base, "PHPSESSID")
+	php := newRedisPHPClient(t, base, "PHPSESSID")
 	id := php.mustGet("/inc.php").ID
 	key := "PHPREDIS_SESSION:" + id
 
 	held := php.async("/inc.php?sleep=1500")
-	waitKey(t, raw, key+"_LOCK")
+	redisWaitKey(t, raw, key+"_LOCK")
 	phpLock := raw.Get(ctx, key+"_LOCK").Val()
-	if !phpLockValue.MatchString(phpLock) {
+	if !phpredisLockValue.MatchString(phpLock) {
 		t.Errorf("PHP's lock value %q is not host|pid", phpLock)
 	}
 	if d := raw.PTTL(ctx, key+"_LOCK").Val(); d < 25*time.Second || d > 30*time.Second {
@@ -956,14 +956,14 @@ func TestRedisNativePHPHoldsLock(t *testing.T) {
 
 	impatient := openRedisStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=0.3&ttl=1000")
 	start := time.Now()
-	err := impatient.Write(ctx, &handlers.Record{ID: id, Data: counter(100)})
+	err := impatient.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(100)})
 	if !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Fatalf("Go Write while PHP holds the lock: %v, want ErrLockTimeout", err)
 	}
 	if d := time.Since(start); d < 250*time.Millisecond || d > 1200*time.Millisecond {
 		t.Errorf("lock_timeout=0.3 gave up after %v", d)
 	}
-	if got := mustRaw(t, raw, key); !bytes.Equal(got, counter(1)) {
+	if got := redisMustGet(t, raw, key); !bytes.Equal(got, redisCounter(1)) {
 		t.Fatalf("a timed-out Go write changed the session: %q", got)
 	}
 	if got := raw.Get(ctx, key+"_LOCK").Val(); got != phpLock {
@@ -971,7 +971,7 @@ func TestRedisNativePHPHoldsLock(t *testing.T) {
 	}
 
 	patient := openRedisStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=10&ttl=1000")
-	if err := patient.Write(ctx, &handlers.Record{ID: id, Data: counter(100)}); err != nil {
+	if err := patient.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(100)}); err != nil {
 		t.Fatalf("patient Go write: %v", err)
 	}
 	if d := time.Since(start); d < 1200*time.Millisecond {
@@ -980,7 +980,7 @@ func TestRedisNativePHPHoldsLock(t *testing.T) {
 	if r := <-held; r.N != 2 || r.WriteErr != "" {
 		t.Fatalf("PHP request holding the lock: %+v", r)
 	}
-	if got := mustRaw(t, raw, key); !bytes.Equal(got, counter(100)) {
+	if got := redisMustGet(t, raw, key); !bytes.Equal(got, redisCounter(100)) {
 		t.Fatalf("after both: %q, want Go's write (it came last)", got)
 	}
 	if r := php.mustGet("/inc.php"); r.N != 101 {
@@ -1002,10 +1002,10 @@ func TestRedisNativeGoHoldsLock(t *testing.T) {
 			if retries != "default" {
 				ini["redis.session.lock_retries"] = retries
 			}
-			php := newPHPClient(t, phpredisServer(t, addr, ini, 2), "PHPSESSID")
+			php := newRedisPHPClient(t, phpredisServer(t, addr, ini, 2), "PHPSESSID")
 			id := storetest.NewID()
 			key := "PHPREDIS_SESSION:" + id
-			if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(10)}); err != nil {
+			if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(10)}); err != nil {
 				t.Fatal(err)
 			}
 			php.useID(id)
@@ -1014,7 +1014,7 @@ func TestRedisNativeGoHoldsLock(t *testing.T) {
 				t.Fatal(err)
 			}
 			goLock := raw.Get(ctx, key+"_LOCK").Val()
-			if err := lk.Write(ctx, &handlers.Record{Data: counter(20)}); err != nil {
+			if err := lk.Write(ctx, &handlers.Record{Data: redisCounter(20)}); err != nil {
 				t.Fatal(err)
 			}
 			if retries == "default" {
@@ -1028,7 +1028,7 @@ func TestRedisNativeGoHoldsLock(t *testing.T) {
 					t.Errorf("PHP waited %v ms", r.WaitedMS)
 				}
 				t.Logf("phpredis gave up after %.1f ms: %q / %q", r.WaitedMS, r.StartErr, r.WriteErr)
-				if got := mustRaw(t, raw, key); !bytes.Equal(got, counter(20)) {
+				if got := redisMustGet(t, raw, key); !bytes.Equal(got, redisCounter(20)) {
 					t.Fatalf("PHP overwrote Go's locked write: %q", got)
 				}
 				if got := raw.Get(ctx, key+"_LOCK").Val(); got != goLock {
@@ -1059,7 +1059,7 @@ func TestRedisNativeGoHoldsLock(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("PHP still waiting after Unlock")
 			}
-			if got := mustRaw(t, raw, key); !bytes.Equal(got, counter(21)) {
+			if got := redisMustGet(t, raw, key); !bytes.Equal(got, redisCounter(21)) {
 				t.Fatalf("final %q", got)
 			}
 		})
@@ -1078,15 +1078,15 @@ func TestRedisNativeConcurrency(t *testing.T) {
 		"redis.session.lock_wait_time":  "2000",
 	}, 4)
 	s := openRedisStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=30&ttl=1000")
-	concurrentCounter(t, s, base, "PHPSESSID", "/inc.php", 3, 3, 12)
+	redisConcurrentCounter(t, s, base, "PHPSESSID", "/inc.php", 3, 3, 12)
 }
 
-// concurrentCounter runs phpN PHP clients and goN Go writers, each doing
+// redisConcurrentCounter runs phpN PHP clients and goN Go writers, each doing
 // each increments of one session's counter, and checks the total.
-func concurrentCounter(t *testing.T, s handlers.Store, base, cookie, path string, phpN, goN, each int) {
+func redisConcurrentCounter(t *testing.T, s handlers.Store, base, cookie, path string, phpN, goN, each int) {
 	ctx := redisCtx(t)
 	id := storetest.NewID()
-	if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(0)}); err != nil {
+	if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(0)}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -1095,7 +1095,7 @@ func concurrentCounter(t *testing.T, s handlers.Store, base, cookie, path string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			php := newPHPClient(t, base, cookie)
+			php := newRedisPHPClient(t, base, cookie)
 			php.useID(id)
 			for range each {
 				r, err := php.get(path)
@@ -1119,7 +1119,7 @@ func concurrentCounter(t *testing.T, s handlers.Store, base, cookie, path string
 						return err
 					}
 					v, _ := sess.Lookup("n")
-					rec.Data = counter(int(v.Int()) + 1)
+					rec.Data = redisCounter(int(v.Int()) + 1)
 					rec.TTL = 0
 					return nil
 				})
@@ -1138,18 +1138,18 @@ func concurrentCounter(t *testing.T, s handlers.Store, base, cookie, path string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := counter((phpN + goN) * each); !bytes.Equal(rec.Data, want) {
+	if want := redisCounter((phpN + goN) * each); !bytes.Equal(rec.Data, want) {
 		t.Fatalf("after %d PHP and %d Go increments: %q, want %q", phpN*each, goN*each, rec.Data, want)
 	}
 }
 
 // ---------------------------------------------------- CodeIgniter --
 
-// ciHandlersPHP replays CodeIgniter 3.1.13's Session_redis_driver and
+// redisCIHandlersPHP replays CodeIgniter 3.1.13's Session_redis_driver and
 // CodeIgniter 4.4.6+'s RedisHandler against phpredis: the same keys, lock
 // keys, lock values, TTLs, retry loops and command sequence (logging and
 // save_path parsing left out).
-const ciHandlersPHP = `<?php
+const redisCIHandlersPHP = `<?php
 class CI3Redis implements SessionHandlerInterface, SessionUpdateTimestampHandlerInterface {
     protected $_redis; protected $_key_prefix = 'ci_session:'; protected $_lock_key; protected $_lock = FALSE;
     protected $_session_id; protected $_fingerprint; protected $_key_exists = FALSE;
@@ -1323,19 +1323,19 @@ class CI4Redis implements SessionHandlerInterface {
 }
 `
 
-// ciPrelude installs the CodeIgniter handler chosen by the environment.
-const ciPrelude = `require __DIR__ . '/handlers.php';
+// redisCIPrelude installs the CodeIgniter handler chosen by the environment.
+const redisCIPrelude = `require __DIR__ . '/handlers.php';
 $port = (int) getenv('REDIS_PORT');
 $matchIP = getenv('CI_MATCH_IP') === '1';
 $h = getenv('CI_VERSION') === '3' ? new CI3Redis($port, $matchIP, 7200) : new CI4Redis($port, 'ci_session', $matchIP, 7200);
 session_set_save_handler($h, true);
 session_name('ci_session');`
 
-// ciServer starts php -S with the CodeIgniter handler of version (3 or 4).
-func ciServer(t *testing.T, addr string, version string, matchIP bool, workers int) string {
-	root := docroot(t, map[string]string{
-		"handlers.php": ciHandlersPHP,
-		"ci.php":       fmt.Sprintf(phpIncScript, ciPrelude),
+// redisCIServer starts php -S with the CodeIgniter handler of version (3 or 4).
+func redisCIServer(t *testing.T, addr string, version string, matchIP bool, workers int) string {
+	root := redisDocroot(t, map[string]string{
+		"handlers.php": redisCIHandlersPHP,
+		"ci.php":       fmt.Sprintf(redisIncPHP, redisCIPrelude),
 	})
 	_, port, _ := net.SplitHostPort(addr)
 	mip := "0"
@@ -1364,14 +1364,14 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 			t.Parallel()
 			ctx := redisCtx(t)
 			prefix := map[string]string{"3": "ci_session:", "4": "ci_session:ci_session:"}[version]
-			base := ciServer(t, addr, version, false, 3)
+			base := redisCIServer(t, addr, version, false, 3)
 			s := openRedisStore(t, "redis://"+addr+"/0?layout=ci"+version)
-			php := newPHPClient(t, base, "ci_session")
+			php := newRedisPHPClient(t, base, "ci_session")
 
 			// Go creates a session (CodeIgniter 3's validateId wants it to
 			// exist); PHP adopts it and increments it
 			id := storetest.NewID()
-			if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(5)}); err != nil {
+			if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(5)}); err != nil {
 				t.Fatal(err)
 			}
 			php.useID(id)
@@ -1379,11 +1379,11 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 			if r.ID != id || r.N != 6 || r.StartErr != "" || r.WriteErr != "" {
 				t.Fatalf("PHP on Go's session: %+v", r)
 			}
-			if got := mustRaw(t, raw, prefix+id); !bytes.Equal(got, counter(6)) {
+			if got := redisMustGet(t, raw, prefix+id); !bytes.Equal(got, redisCounter(6)) {
 				t.Fatalf("%s%s = %q", prefix, id, got)
 			}
 			rec, err := s.Read(ctx, id)
-			if err != nil || !bytes.Equal(rec.Data, counter(6)) {
+			if err != nil || !bytes.Equal(rec.Data, redisCounter(6)) {
 				t.Fatalf("Go Read = %+v, %v", rec, err)
 			}
 			if rec.TTL <= 7190*time.Second || rec.TTL > 7200*time.Second {
@@ -1395,7 +1395,7 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 
 			// PHP holds the lock: Go times out, then waits
 			held := php.async("/ci.php?sleep=1500")
-			waitKey(t, raw, prefix+id+":lock")
+			redisWaitKey(t, raw, prefix+id+":lock")
 			lockVal := raw.Get(ctx, prefix+id+":lock").Val()
 			if v, err := strconv.ParseInt(lockVal, 10, 64); err != nil || v < time.Now().Unix()-3 {
 				t.Errorf("CodeIgniter's lock value %q, want time()", lockVal)
@@ -1404,23 +1404,23 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 				t.Errorf("CodeIgniter's lock TTL %v, want 300s", d)
 			}
 			impatient := openRedisStore(t, "redis://"+addr+"/0?lock_timeout=0.3&layout=ci"+version)
-			err = impatient.Write(ctx, &handlers.Record{ID: id, Data: counter(100)})
+			err = impatient.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(100)})
 			if !errors.Is(err, handlers.ErrLockTimeout) {
 				t.Fatalf("Go Write while PHP holds the lock: %v", err)
 			}
-			if got := mustRaw(t, raw, prefix+id); !bytes.Equal(got, counter(6)) {
+			if got := redisMustGet(t, raw, prefix+id); !bytes.Equal(got, redisCounter(6)) {
 				t.Fatalf("a timed-out Go write changed the session: %q", got)
 			}
 			if got := raw.Get(ctx, prefix+id+":lock").Val(); got != lockVal {
 				t.Fatalf("Go touched PHP's lock")
 			}
-			if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(100)}); err != nil {
+			if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(100)}); err != nil {
 				t.Fatal(err)
 			}
 			if r := <-held; r.N != 7 {
 				t.Fatalf("PHP request holding the lock: %+v", r)
 			}
-			if got := mustRaw(t, raw, prefix+id); !bytes.Equal(got, counter(100)) {
+			if got := redisMustGet(t, raw, prefix+id); !bytes.Equal(got, redisCounter(100)) {
 				t.Fatalf("after both: %q, want Go's write (it came last)", got)
 			}
 
@@ -1432,7 +1432,7 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 			}
 			ch := php.async("/ci.php")
 			time.Sleep(400 * time.Millisecond)
-			if err := lk.Write(ctx, &handlers.Record{Data: counter(50)}); err != nil {
+			if err := lk.Write(ctx, &handlers.Record{Data: redisCounter(50)}); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -1452,13 +1452,13 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("PHP still waiting after Go's Unlock")
 			}
-			if got := mustRaw(t, raw, prefix+id); !bytes.Equal(got, counter(51)) {
+			if got := redisMustGet(t, raw, prefix+id); !bytes.Equal(got, redisCounter(51)) {
 				t.Fatalf("final %q", got)
 			}
 
 			// no lost updates between PHP requests and Go writers
 			each := map[string]int{"3": 4, "4": 8}[version]
-			concurrentCounter(t, s, base, "ci_session", "/ci.php", 2, 2, each)
+			redisConcurrentCounter(t, s, base, "ci_session", "/ci.php", 2, 2, each)
 		})
 	}
 }
@@ -1473,28 +1473,28 @@ func TestRedisCodeIgniterMatchIP(t *testing.T) {
 		t.Run("ci"+version, func(t *testing.T) {
 			ctx := redisCtx(t)
 			prefix := map[string]string{"3": "ci_session:127.0.0.1:", "4": "ci_session:ci_session:127.0.0.1:"}[version]
-			php := newPHPClient(t, ciServer(t, addr, version, true, 1), "ci_session")
+			php := newRedisPHPClient(t, redisCIServer(t, addr, version, true, 1), "ci_session")
 			s := openRedisStore(t, "redis://"+addr+"/0?match_ip=on&layout=ci"+version)
 			id := storetest.NewID()
-			if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(1)}); err == nil {
+			if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1)}); err == nil {
 				t.Fatal("match_ip Write without an IP succeeded")
 			}
-			if err := s.Write(ctx, &handlers.Record{ID: id, Data: counter(1), Meta: handlers.Meta{IP: "127.0.0.1"}}); err != nil {
+			if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1), Meta: handlers.Meta{IP: "127.0.0.1"}}); err != nil {
 				t.Fatal(err)
 			}
 			php.useID(id)
 			if r := php.mustGet("/ci.php"); r.ID != id || r.N != 2 {
 				t.Fatalf("PHP with match_ip: %+v", r)
 			}
-			if got := mustRaw(t, raw, prefix+id); !bytes.Equal(got, counter(2)) {
+			if got := redisMustGet(t, raw, prefix+id); !bytes.Equal(got, redisCounter(2)) {
 				t.Fatalf("%s%s = %q", prefix, id, got)
 			}
 			rec, err := s.Read(ctx, id)
-			if err != nil || !bytes.Equal(rec.Data, counter(2)) || rec.Meta.IP != "127.0.0.1" {
+			if err != nil || !bytes.Equal(rec.Data, redisCounter(2)) || rec.Meta.IP != "127.0.0.1" {
 				t.Fatalf("Go Read with match_ip = %+v, %v", rec, err)
 			}
 			// Update finds the IP, locks under it, writes under it
-			if err := handlers.Update(ctx, s, id, func(rec *handlers.Record) error { rec.Data = counter(10); return nil }); err != nil {
+			if err := handlers.Update(ctx, s, id, func(rec *handlers.Record) error { rec.Data = redisCounter(10); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if r := php.mustGet("/ci.php"); r.N != 11 {
@@ -1516,7 +1516,7 @@ func TestRedisCodeIgniterMatchIP(t *testing.T) {
 
 // ------------------------------------------------------- benchmarks --
 
-var benchPayload = bytes.Repeat([]byte(`k|s:40:"0123456789012345678901234567890123456789";`), 20)
+var redisBenchPayload = bytes.Repeat([]byte(`k|s:40:"0123456789012345678901234567890123456789";`), 20)
 
 // BenchmarkRedisGet compares Store.Read with a raw go-redis GET.
 func BenchmarkRedisGet(b *testing.B) {
@@ -1525,11 +1525,11 @@ func BenchmarkRedisGet(b *testing.B) {
 	s := openRedisStore(b, "redis://"+addr+"/11")
 	raw := rawRedis(b, addr, 11)
 	id := storetest.NewID()
-	if err := s.Write(ctx, &handlers.Record{ID: id, Data: benchPayload}); err != nil {
+	if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisBenchPayload}); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("phpsess", func(b *testing.B) {
-		b.SetBytes(int64(len(benchPayload)))
+		b.SetBytes(int64(len(redisBenchPayload)))
 		for b.Loop() {
 			if _, err := s.Read(ctx, id); err != nil {
 				b.Fatal(err)
@@ -1537,7 +1537,7 @@ func BenchmarkRedisGet(b *testing.B) {
 		}
 	})
 	b.Run("go-redis", func(b *testing.B) {
-		b.SetBytes(int64(len(benchPayload)))
+		b.SetBytes(int64(len(redisBenchPayload)))
 		for b.Loop() {
 			if _, err := raw.Get(ctx, "PHPREDIS_SESSION:"+id).Bytes(); err != nil {
 				b.Fatal(err)
@@ -1560,18 +1560,18 @@ func BenchmarkRedisPut(b *testing.B) {
 		s    handlers.Store
 	}{{"phpsess", s}, {"phpsess-lock", locked}} {
 		b.Run(bc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(benchPayload)))
+			b.SetBytes(int64(len(redisBenchPayload)))
 			for b.Loop() {
-				if err := bc.s.Write(ctx, &handlers.Record{ID: id, Data: benchPayload}); err != nil {
+				if err := bc.s.Write(ctx, &handlers.Record{ID: id, Data: redisBenchPayload}); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
 	b.Run("go-redis", func(b *testing.B) {
-		b.SetBytes(int64(len(benchPayload)))
+		b.SetBytes(int64(len(redisBenchPayload)))
 		for b.Loop() {
-			if err := raw.SetEx(ctx, "PHPREDIS_SESSION:"+id, benchPayload, 1440*time.Second).Err(); err != nil {
+			if err := raw.SetEx(ctx, "PHPREDIS_SESSION:"+id, redisBenchPayload, 1440*time.Second).Err(); err != nil {
 				b.Fatal(err)
 			}
 		}
