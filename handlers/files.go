@@ -27,9 +27,9 @@ package handlers
 // "N;MODE;/dir" (files in dir/a/b/sess_ab... for N=2; PHP never creates the
 // subdirectories and neither does phpsess). ci3 and ci4 take cookie=
 // (sess_cookie_name, default ci_session), match_ip=on|off (sess_match_ip),
-// ip= (the client IP for match_ip: see ciLayout) and sid_length= /
+// ip= (the client IP for match_ip: see ciFilesLayout) and sid_length= /
 // sid_bits_per_character= (the php.ini values, which make the id rule:
-// see ciLayout).
+// see ciFilesLayout).
 //
 // How the backend behaves, and why:
 //
@@ -149,11 +149,11 @@ func openFiles(ctx context.Context, o *options) (Store, error) {
 	ownerOpt := o.String("owner", "")
 	switch c.Layout {
 	case "native":
-		var nl nativeLayout
+		var nl nativeFilesLayout
 		nl, s.mode = parseNativeOptions(o)
 		s.layout = nl
 	default:
-		var cl ciLayout
+		var cl ciFilesLayout
 		cl, s.ip = parseCIOptions(o, c.Layout)
 		s.layout, s.mode = cl, 0o600
 	}
@@ -268,7 +268,7 @@ func (s *fileStore) Read(ctx context.Context, id string) (*Record, error) {
 	if err != nil {
 		return nil, opError("read", fileBackend, id, err)
 	}
-	f, err := s.open(ctx, path, openRead)
+	f, err := s.open(ctx, path, fileOpenRead)
 	if err != nil {
 		return nil, opError("read", fileBackend, id, err)
 	}
@@ -293,7 +293,7 @@ func (s *fileStore) Write(ctx context.Context, rec *Record) error {
 	if rec.TTL < 0 {
 		return opError("write", fileBackend, rec.ID, fmt.Errorf("negative TTL %v", rec.TTL))
 	}
-	f, err := s.open(ctx, path, openWrite)
+	f, err := s.open(ctx, path, fileOpenWrite)
 	if err != nil {
 		return opError("write", fileBackend, rec.ID, err)
 	}
@@ -314,7 +314,7 @@ func (s *fileStore) Destroy(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	f, err := s.open(ctx, path, openDestroy)
+	f, err := s.open(ctx, path, fileOpenDestroy)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -338,7 +338,7 @@ func (s *fileStore) Touch(ctx context.Context, id string, ttl time.Duration) err
 	if err != nil {
 		return opError("touch", fileBackend, id, err)
 	}
-	f, err := openSessionFile(path, openTouch, s)
+	f, err := openSessionFile(path, fileOpenTouch, s)
 	if err != nil {
 		return opError("touch", fileBackend, id, err)
 	}
@@ -392,7 +392,7 @@ func (c fileCollector) GC(ctx context.Context) (int, error) {
 
 // collect removes one file if it is expired and not in use.
 func (s *fileStore) collect(path string) (bool, error) {
-	f, err := openSessionFile(path, openGC, s)
+	f, err := openSessionFile(path, fileOpenGC, s)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -410,7 +410,7 @@ func (s *fileStore) collect(path string) (bool, error) {
 	if err := unix.Fstat(f.fd, &st); err != nil {
 		return false, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
-	if !s.layout.expired(time.Now(), statMtime(&st), s.info.TTL) {
+	if !s.layout.expired(time.Now(), fileMtime(&st), s.info.TTL) {
 		return false, nil
 	}
 	if err := f.unlink(); err != nil {
@@ -426,7 +426,7 @@ func (s *fileStore) Lock(ctx context.Context, id string) (Locked, error) {
 	if err != nil {
 		return nil, opError("lock", fileBackend, id, err)
 	}
-	f, err := s.open(ctx, path, openWrite)
+	f, err := s.open(ctx, path, fileOpenWrite)
 	if err != nil {
 		return nil, opError("lock", fileBackend, id, err)
 	}
@@ -443,7 +443,7 @@ type fileLocked struct {
 	destroyed bool
 }
 
-var errUnlocked = errors.New("the session lock was released")
+var errFileUnlocked = errors.New("the session lock was released")
 
 // usable says why the handle cannot be used now, if it cannot (l.mu held).
 func (l *fileLocked) usable(ctx context.Context) error {
@@ -451,7 +451,7 @@ func (l *fileLocked) usable(ctx context.Context) error {
 		return err
 	}
 	if l.f == nil {
-		return errUnlocked
+		return errFileUnlocked
 	}
 	return nil
 }
@@ -528,15 +528,15 @@ func (l *fileLocked) Unlock(context.Context) error {
 
 // ------------------------------------------------------------ file access --
 
-// openMode is what a session file is opened for.
-type openMode int
+// fileOpenMode is what a session file is opened for.
+type fileOpenMode int
 
 const (
-	openRead    openMode = iota // O_RDONLY, LOCK_SH; missing: ErrNotFound
-	openWrite                   // O_RDWR, LOCK_EX; missing: created
-	openDestroy                 // O_RDONLY, LOCK_EX; missing: ErrNotFound
-	openTouch                   // O_RDONLY, no lock; missing: ErrNotFound
-	openGC                      // O_RDONLY, the caller locks; missing: ErrNotFound
+	fileOpenRead    fileOpenMode = iota // O_RDONLY, LOCK_SH; missing: ErrNotFound
+	fileOpenWrite                       // O_RDWR, LOCK_EX; missing: created
+	fileOpenDestroy                     // O_RDONLY, LOCK_EX; missing: ErrNotFound
+	fileOpenTouch                       // O_RDONLY, no lock; missing: ErrNotFound
+	fileOpenGC                          // O_RDONLY, the caller locks; missing: ErrNotFound
 )
 
 // sessFile is an open session file.
@@ -549,9 +549,9 @@ type sessFile struct {
 // open opens path and takes its flock, waiting up to the lock timeout, and
 // makes sure the file is still the one at path once locked: a session
 // destroyed while we waited is opened again (or is ErrNotFound).
-func (s *fileStore) open(ctx context.Context, path string, mode openMode) (*sessFile, error) {
+func (s *fileStore) open(ctx context.Context, path string, mode fileOpenMode) (*sessFile, error) {
 	how := unix.LOCK_EX
-	if mode == openRead {
+	if mode == fileOpenRead {
 		how = unix.LOCK_SH
 	}
 	for attempt := 0; ; attempt++ {
@@ -562,9 +562,9 @@ func (s *fileStore) open(ctx context.Context, path string, mode openMode) (*sess
 		if err != nil {
 			return nil, err
 		}
-		if err := lockWait(ctx, f.fd, how, s.lockTimeout); err != nil {
+		if err := flockWait(ctx, f.fd, how, s.lockTimeout); err != nil {
 			f.close()
-			if err == errLockWait {
+			if err == errFileLockWait {
 				return nil, fmt.Errorf("%w (%v, file %s)", ErrLockTimeout, s.lockTimeout, path)
 			}
 			return nil, err
@@ -584,18 +584,18 @@ func (s *fileStore) open(ctx context.Context, path string, mode openMode) (*sess
 	}
 }
 
-// openSessionFile opens (or, for openWrite, creates) a session file without
+// openSessionFile opens (or, for fileOpenWrite, creates) a session file without
 // following a symbolic link or blocking on a FIFO, and checks that it is a
 // regular file.
-func openSessionFile(path string, mode openMode, s *fileStore) (*sessFile, error) {
+func openSessionFile(path string, mode fileOpenMode, s *fileStore) (*sessFile, error) {
 	flags := unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_RDONLY
-	if mode == openWrite {
+	if mode == fileOpenWrite {
 		flags = unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_RDWR
 	}
 	for {
 		f := &sessFile{fd: -1, path: path}
 		fd, err := unix.Open(path, flags, 0)
-		if err == unix.ENOENT && mode == openWrite {
+		if err == unix.ENOENT && mode == fileOpenWrite {
 			fd, err = unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, s.mode)
 			if err == unix.EEXIST {
 				continue // created by someone else meanwhile: open theirs
@@ -609,17 +609,17 @@ func openSessionFile(path string, mode openMode, s *fileStore) (*sessFile, error
 			return nil, fmt.Errorf("%w (no file %s)", ErrNotFound, path)
 		}
 		if err != nil {
-			return nil, pathErr("open", path, err)
+			return nil, filePathErr("open", path, err)
 		}
 		f.fd = fd
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			f.close()
-			return nil, pathErr("fstat", path, err)
+			return nil, filePathErr("fstat", path, err)
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			f.close()
-			return nil, fmt.Errorf("%s is not a regular file (mode %s): refused", path, fs.FileMode(st.Mode&0o777)|statType(st.Mode))
+			return nil, fmt.Errorf("%s is not a regular file (mode %s): refused", path, fs.FileMode(st.Mode&0o777)|fileType(st.Mode))
 		}
 		if f.created {
 			if err := s.prepareNew(f); err != nil {
@@ -635,7 +635,7 @@ func openSessionFile(path string, mode openMode, s *fileStore) (*sessFile, error
 // prepareNew sets a new file's mode and owner.
 func (s *fileStore) prepareNew(f *sessFile) error {
 	if err := unix.Fchmod(f.fd, s.mode); err != nil {
-		return pathErr("fchmod", f.path, err)
+		return filePathErr("fchmod", f.path, err)
 	}
 	uid, gid := s.owner.uid, s.owner.gid
 	if os.Geteuid() != 0 {
@@ -645,7 +645,7 @@ func (s *fileStore) prepareNew(f *sessFile) error {
 		var st unix.Stat_t
 		dir := filepath.Dir(f.path)
 		if err := unix.Stat(dir, &st); err != nil {
-			return pathErr("stat", dir, err)
+			return filePathErr("stat", dir, err)
 		}
 		if st.Uid == 0 {
 			return fmt.Errorf("new session file %s would be owned by root, as its directory is, and PHP running as another user could not open it: set owner= to PHP's user (owner=www-data, or owner=root if PHP runs as root)", f.path)
@@ -656,7 +656,7 @@ func (s *fileStore) prepareNew(f *sessFile) error {
 		return nil // already ours
 	}
 	if err := unix.Fchown(f.fd, uid, gid); err != nil {
-		return pathErr("fchown", f.path, err)
+		return filePathErr("fchown", f.path, err)
 	}
 	return nil
 }
@@ -666,7 +666,7 @@ func (s *fileStore) prepareNew(f *sessFile) error {
 func (f *sessFile) stillAt() (bool, error) {
 	var st, pst unix.Stat_t
 	if err := unix.Fstat(f.fd, &st); err != nil {
-		return false, pathErr("fstat", f.path, err)
+		return false, filePathErr("fstat", f.path, err)
 	}
 	if st.Nlink == 0 {
 		return false, nil
@@ -675,7 +675,7 @@ func (f *sessFile) stillAt() (bool, error) {
 		if err == unix.ENOENT {
 			return false, nil
 		}
-		return false, pathErr("lstat", f.path, err)
+		return false, filePathErr("lstat", f.path, err)
 	}
 	return st.Dev == pst.Dev && st.Ino == pst.Ino, nil
 }
@@ -687,7 +687,7 @@ func (f *sessFile) unlink() error {
 		return err
 	}
 	if err := unix.Unlink(f.path); err != nil && err != unix.ENOENT {
-		return pathErr("unlink", f.path, err)
+		return filePathErr("unlink", f.path, err)
 	}
 	return nil
 }
@@ -699,7 +699,7 @@ func (f *sessFile) close() error {
 	err := unix.Close(f.fd)
 	f.fd = -1
 	if err != nil {
-		return pathErr("close", f.path, err)
+		return filePathErr("close", f.path, err)
 	}
 	return nil
 }
@@ -708,13 +708,13 @@ func (f *sessFile) close() error {
 func (s *fileStore) readRecord(f *sessFile, id, ip string) (*Record, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(f.fd, &st); err != nil {
-		return nil, pathErr("fstat", f.path, err)
+		return nil, filePathErr("fstat", f.path, err)
 	}
 	data, err := f.readAll(st.Size)
 	if err != nil {
 		return nil, err
 	}
-	mtime := statMtime(&st)
+	mtime := fileMtime(&st)
 	ttl := s.info.TTL - time.Since(mtime)
 	if ttl < 0 {
 		ttl = 0
@@ -732,7 +732,7 @@ func (f *sessFile) readAll(size int64) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, pathErr("pread", f.path, err)
+			return nil, filePathErr("pread", f.path, err)
 		}
 		if m == 0 {
 			break
@@ -747,7 +747,7 @@ func (f *sessFile) readAll(size int64) ([]byte, error) {
 func (s *fileStore) writeData(f *sessFile, data []byte, ttl time.Duration) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(f.fd, &st); err != nil {
-		return pathErr("fstat", f.path, err)
+		return filePathErr("fstat", f.path, err)
 	}
 	old, err := f.readAll(st.Size)
 	if err != nil {
@@ -756,7 +756,7 @@ func (s *fileStore) writeData(f *sessFile, data []byte, ttl time.Duration) error
 	if size := int64(len(data)); size > st.Size {
 		if err := fallocate(f.fd, size); err != nil {
 			unix.Ftruncate(f.fd, st.Size) // drop whatever part was allocated
-			return pathErr("fallocate", f.path, err)
+			return filePathErr("fallocate", f.path, err)
 		}
 	}
 	if err := f.replace(data); err != nil {
@@ -776,10 +776,10 @@ func (f *sessFile) replace(data []byte) error {
 			continue
 		}
 		if err != nil {
-			return pathErr("pwrite", f.path, err)
+			return filePathErr("pwrite", f.path, err)
 		}
 		if m == 0 {
-			return pathErr("pwrite", f.path, io.ErrShortWrite)
+			return filePathErr("pwrite", f.path, io.ErrShortWrite)
 		}
 		n += m
 	}
@@ -789,7 +789,7 @@ func (f *sessFile) replace(data []byte) error {
 			continue
 		}
 		if err != nil {
-			return pathErr("ftruncate", f.path, err)
+			return filePathErr("ftruncate", f.path, err)
 		}
 		return nil
 	}
@@ -829,17 +829,17 @@ func (f *sessFile) setTimes(mtime time.Time) error {
 		err = unix.UtimesNanoAt(unix.AT_FDCWD, f.path, ts, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if err != nil {
-		return pathErr("utimes", f.path, err)
+		return filePathErr("utimes", f.path, err)
 	}
 	return nil
 }
 
-// errLockWait is lockWait's timeout; open turns it into ErrLockTimeout.
-var errLockWait = errors.New("lock wait timed out")
+// errFileLockWait is flockWait's timeout; open turns it into ErrLockTimeout.
+var errFileLockWait = errors.New("lock wait timed out")
 
-// lockWait takes flock(how) on fd, polling with LOCK_NB and short sleeps
-// until timeout (errLockWait) or the context ends.
-func lockWait(ctx context.Context, fd, how int, timeout time.Duration) error {
+// flockWait takes flock(how) on fd, polling with LOCK_NB and short sleeps
+// until timeout (errFileLockWait) or the context ends.
+func flockWait(ctx context.Context, fd, how int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	wait := 500 * time.Microsecond
 	var timer *time.Timer
@@ -853,7 +853,7 @@ func lockWait(ctx context.Context, fd, how int, timeout time.Duration) error {
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return errLockWait
+			return errFileLockWait
 		}
 		// sleep 0.5 ms doubling to 8 ms, with jitter so that pollers do not
 		// march in step
@@ -909,11 +909,11 @@ func readDirChunks(ctx context.Context, dir string, fn func(fs.DirEntry) error) 
 	}
 }
 
-func statMtime(st *unix.Stat_t) time.Time {
+func fileMtime(st *unix.Stat_t) time.Time {
 	return time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec))
 }
 
-func statType(mode uint32) fs.FileMode {
+func fileType(mode uint32) fs.FileMode {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		return fs.ModeDir
@@ -931,8 +931,8 @@ func statType(mode uint32) fs.FileMode {
 	return 0
 }
 
-// pathErr wraps a system call error; ELOOP from O_NOFOLLOW is said plainly.
-func pathErr(op, path string, err error) error {
+// filePathErr wraps a system call error; ELOOP from O_NOFOLLOW is said plainly.
+func filePathErr(op, path string, err error) error {
 	if op == "open" {
 		switch err {
 		case unix.ELOOP:

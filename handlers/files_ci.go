@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// ciLayout is CodeIgniter's files session driver: CodeIgniter 3's
+// ciFilesLayout is CodeIgniter's files session driver: CodeIgniter 3's
 // Session_files_driver (3.1.x) and CodeIgniter 4's FileHandler. A session is
 // the file <dir>/<cookie>[md5(ip)]<id>: no separator, no "sess_", and
 // md5(ip) only with match_ip (sess_match_ip, Config\Session::$matchIP).
@@ -38,7 +38,7 @@ import (
 // List, and Write without Meta.IP) from the ip= option, in the form PHP saw
 // it (CodeIgniter 3: $_SERVER['REMOTE_ADDR']; CodeIgniter 4:
 // Request::getIPAddress()). The GC removes the expired files of every IP.
-type ciLayout struct {
+type ciFilesLayout struct {
 	version  int    // 3 or 4
 	cookie   string // session cookie name, the file name prefix
 	matchIP  bool
@@ -57,8 +57,8 @@ const (
 
 // parseCIOptions reads cookie=, match_ip=, ip=, sid_length= and
 // sid_bits_per_character=, and returns the layout and the default IP.
-func parseCIOptions(o *options, layout string) (ciLayout, string) {
-	l := ciLayout{version: 3, cookie: o.String("cookie", "ci_session")}
+func parseCIOptions(o *options, layout string) (ciFilesLayout, string) {
+	l := ciFilesLayout{version: 3, cookie: o.String("cookie", "ci_session")}
 	if layout == "ci4" {
 		l.version = 4
 	}
@@ -121,7 +121,7 @@ func checkClientIP(ip string) error {
 }
 
 // checkID accepts exactly CodeIgniter's \A[alphabet]{length}\z.
-func (l ciLayout) checkID(id string) error {
+func (l ciFilesLayout) checkID(id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func alphabetClass(a string) string {
 
 // prefix is the file name up to the id: the cookie name and, with
 // match_ip, md5 of the IP in hex.
-func (l ciLayout) prefix(ip string) (string, error) {
+func (l ciFilesLayout) prefix(ip string) (string, error) {
 	if !l.matchIP {
 		return l.cookie, nil
 	}
@@ -158,13 +158,13 @@ func (l ciLayout) prefix(ip string) (string, error) {
 	return l.cookie + hex.EncodeToString(sum[:]), nil
 }
 
-func (l ciLayout) name(id, ip string) (string, error) {
+func (l ciFilesLayout) name(id, ip string) (string, error) {
 	p, err := l.prefix(ip)
 	return p + id, err
 }
 
 // recordIP is the IP with match_ip, else empty (the file keeps none).
-func (l ciLayout) recordIP(ip string) string {
+func (l ciFilesLayout) recordIP(ip string) string {
 	if l.matchIP {
 		return ip
 	}
@@ -172,7 +172,7 @@ func (l ciLayout) recordIP(ip string) string {
 }
 
 // list lists the session files of the IP (with match_ip, which it needs).
-func (l ciLayout) list(ctx context.Context, dir, ip string, fn func(id string) error) error {
+func (l ciFilesLayout) list(ctx context.Context, dir, ip string, fn func(id string) error) error {
 	prefix, err := l.prefix(ip)
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func (l ciLayout) list(ctx context.Context, dir, ip string, fn func(id string) e
 
 // gcName is CodeIgniter's GC pattern \A<cookie>([0-9a-f]{32})?<id rule>\z,
 // the md5 part present exactly when match_ip is on.
-func (l ciLayout) gcName(name string) bool {
+func (l ciFilesLayout) gcName(name string) bool {
 	rest, ok := strings.CutPrefix(name, l.cookie)
 	if !ok {
 		return false
@@ -203,8 +203,8 @@ func (l ciLayout) gcName(name string) bool {
 }
 
 // expired is CodeIgniter's test: mtime <= time() - maxlifetime.
-func (ciLayout) expired(now, mtime time.Time, lifetime time.Duration) bool {
+func (ciFilesLayout) expired(now, mtime time.Time, lifetime time.Duration) bool {
 	return mtime.Unix() <= now.Unix()-int64(lifetime/time.Second)
 }
 
-func (ciLayout) collects() bool { return true }
+func (ciFilesLayout) collects() bool { return true }

@@ -10,17 +10,17 @@ import (
 	"time"
 )
 
-// nativeLayout is PHP's files save handler (ext/session/mod_files.c): the
+// nativeFilesLayout is PHP's files save handler (ext/session/mod_files.c): the
 // session id in a file dir/[a/b/]sess_<id>, with save_path "N;MODE;dir".
-type nativeLayout struct {
+type nativeFilesLayout struct {
 	depth  int    // N: one directory level per leading id character
 	prefix string // "sess_" (FILE_PREFIX, fixed in PHP)
 }
 
 // parseNativeOptions reads depth=, mode= and prefix=, and returns the
 // layout and the mode of new files.
-func parseNativeOptions(o *options) (nativeLayout, uint32) {
-	l := nativeLayout{
+func parseNativeOptions(o *options) (nativeFilesLayout, uint32) {
+	l := nativeFilesLayout{
 		depth:  o.Int("depth", 0),
 		prefix: o.String("prefix", "sess_"),
 	}
@@ -44,7 +44,7 @@ func parseNativeOptions(o *options) (nativeLayout, uint32) {
 
 // checkID accepts what php_session_valid_key accepts (1 to 256 characters
 // of [A-Za-z0-9,-]), longer than the depth as ps_files_path_create wants.
-func (l nativeLayout) checkID(id string) error {
+func (l nativeFilesLayout) checkID(id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (l nativeLayout) checkID(id string) error {
 
 // name is ps_files_path_create's path: one directory per leading character,
 // then the prefix and the id.
-func (l nativeLayout) name(id, _ string) (string, error) {
+func (l nativeFilesLayout) name(id, _ string) (string, error) {
 	var b strings.Builder
 	b.Grow(2*l.depth + len(l.prefix) + len(id))
 	for i := 0; i < l.depth; i++ {
@@ -69,14 +69,14 @@ func (l nativeLayout) name(id, _ string) (string, error) {
 }
 
 // recordIP is empty: PHP's files keep no IP.
-func (nativeLayout) recordIP(string) string { return "" }
+func (nativeFilesLayout) recordIP(string) string { return "" }
 
 // list walks depth levels of one-character directories down to the files.
-func (l nativeLayout) list(ctx context.Context, dir, _ string, fn func(id string) error) error {
+func (l nativeFilesLayout) list(ctx context.Context, dir, _ string, fn func(id string) error) error {
 	return l.walk(ctx, dir, "", fn)
 }
 
-func (l nativeLayout) walk(ctx context.Context, dir, lead string, fn func(id string) error) error {
+func (l nativeFilesLayout) walk(ctx context.Context, dir, lead string, fn func(id string) error) error {
 	return readDirChunks(ctx, dir, func(e fs.DirEntry) error {
 		name := e.Name()
 		if len(lead) < l.depth {
@@ -94,13 +94,13 @@ func (l nativeLayout) walk(ctx context.Context, dir, lead string, fn func(id str
 }
 
 // gcName is PHP's test: the name starts with the prefix (whatever follows).
-func (l nativeLayout) gcName(name string) bool { return strings.HasPrefix(name, l.prefix) }
+func (l nativeFilesLayout) gcName(name string) bool { return strings.HasPrefix(name, l.prefix) }
 
 // expired is ps_files_cleanup_dir's test: now - mtime > maxlifetime, in
 // seconds.
-func (nativeLayout) expired(now, mtime time.Time, lifetime time.Duration) bool {
+func (nativeFilesLayout) expired(now, mtime time.Time, lifetime time.Duration) bool {
 	return now.Unix()-mtime.Unix() > int64(lifetime/time.Second)
 }
 
 // collects: PHP's GC does nothing when the depth is above 0.
-func (l nativeLayout) collects() bool { return l.depth == 0 }
+func (l nativeFilesLayout) collects() bool { return l.depth == 0 }
