@@ -615,3 +615,23 @@ func TestPortTakenRetries(t *testing.T) {
 		})
 	}
 }
+
+func TestPHPMissingExtensionMessage(t *testing.T) {
+	php := PHP(t)
+	// php -n loads no ini file, hence none of the shared extensions.
+	wrapper := filepath.Join(t.TempDir(), "php-n")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nexec "+php+" -n \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PHPSESS_PHP", wrapper)
+	_, err := findPHP()
+	if err == nil {
+		t.Fatal("no error for a PHP without its extensions")
+	}
+	for _, want := range []string{"extensions not loaded: ", "redis", "run scripts/install-deps.sh (or: apt-get install ", "php8.2-redis", "php8.2-mysql"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	t.Log(err)
+}
