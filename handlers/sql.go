@@ -25,11 +25,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// errSQLTooLarge is wrapped by a Write whose payload does not fit the
-// layout's data column: PHP would have the database truncate it (or fail),
-// and a truncated payload fails to decode, which makes PHP destroy the
-// session. Nothing is written.
-var errSQLTooLarge = errors.New("session payload too large for the data column")
 
 // sqlLayoutDefaults are the PHP side's defaults of each SQL layout.
 func sqlLayoutDefaults() map[string]layoutDefaults {

@@ -455,7 +455,7 @@ func (s *sqlCIStore) dataArg(data []byte) (any, error) {
 		if s.b64 {
 			what += fmt.Sprintf(" (%d in base64)", n)
 		}
-		return nil, fmt.Errorf("%w: %s, the column holds %d; PHP would have it truncated and then destroy the session, so nothing was written", errSQLTooLarge, what, s.maxData)
+		return nil, fmt.Errorf("%w: %s, the column holds %d; PHP would have it truncated and then destroy the session, so nothing was written", ErrTooLarge, what, s.maxData)
 	}
 	return v, nil
 }

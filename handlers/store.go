@@ -32,6 +32,11 @@ var ErrNotFound = errors.New("session not found")
 // be taken in time. Nothing was written.
 var ErrLockTimeout = errors.New("timed out waiting for the session lock")
 
+// ErrTooLarge is returned by Write for a payload larger than the layout can
+// hold (a MySQL BLOB column holds 65,535 bytes): PHP would truncate it and
+// then destroy the session, so nothing is written.
+var ErrTooLarge = errors.New("session payload too large for the store")
+
 // ErrInvalidID is returned, before the store is touched, for a session id
 // that the layout could never have made: path characters, NUL, '|', wrong
 // length or alphabet.
@@ -160,7 +165,9 @@ type BatchWriter interface {
 // Update reads session id, calls fn with it (a new empty Record when the
 // session does not exist), and writes the result, all under the session's
 // lock when the store has locking on. If fn returns an error, nothing is
-// written.
+// written. As a PHP request does, the write gives the session its full
+// lifetime again: the Record's TTL is 0 (the store's default) when fn is
+// called; fn may set another.
 func Update(ctx context.Context, s Store, id string, fn func(rec *Record) error) error {
 	if l, ok := s.(Locker); ok && s.Info().Locking {
 		h, err := l.Lock(ctx, id)
@@ -175,6 +182,7 @@ func Update(ctx context.Context, s Store, id string, fn func(rec *Record) error)
 		if err != nil {
 			return err
 		}
+		rec.TTL = 0
 		if err := fn(rec); err != nil {
 			return err
 		}
@@ -190,6 +198,7 @@ func Update(ctx context.Context, s Store, id string, fn func(rec *Record) error)
 	if err != nil {
 		return err
 	}
+	rec.TTL = 0
 	if err := fn(rec); err != nil {
 		return err
 	}
