@@ -25,7 +25,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-
 // sqlLayoutDefaults are the PHP side's defaults of each SQL layout.
 func sqlLayoutDefaults() map[string]layoutDefaults {
 	// CodeIgniter's sess_expiration / Config\Session::$expiration is 7200 s;
