@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"context"
@@ -1219,6 +1220,70 @@ func TestMemcachedServerDies(t *testing.T) {
 	if _, err := s.Read(ctx, id); err == nil || time.Since(start) > time.Second {
 		t.Fatalf("Read with a 100 ms context from a frozen server: %v after %v", err, time.Since(start))
 	}
+}
+
+// TestMemcachedOldServer: a server without meta commands or LRU crawler
+// (memcached 1.4, or a proxy) still serves Read, with TTL 0, and List says
+// why it cannot list.
+func TestMemcachedOldServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mgSeen atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch f := strings.Fields(line); {
+					case f[0] == "mg":
+						mgSeen.Add(1)
+						io.WriteString(c, "ERROR\r\n")
+					case f[0] == "gets" && f[1] == "memc.sess.key.old1":
+						io.WriteString(c, "VALUE memc.sess.key.old1 0 6 9\r\nn|i:5;\r\nEND\r\n")
+					case f[0] == "gets":
+						io.WriteString(c, "END\r\n")
+					case f[0] == "lru_crawler":
+						io.WriteString(c, "CLIENT_ERROR lru crawler disabled\r\n")
+					default:
+						io.WriteString(c, "ERROR\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	s := mcOpen(t, "memcached://"+ln.Addr().String())
+	for range 3 {
+		rec, err := s.Read(mcCtx(t), "old1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rec.Data) != "n|i:5;" || rec.TTL != 0 {
+			t.Fatalf("Read = %q TTL %v", rec.Data, rec.TTL)
+		}
+	}
+	if _, err := s.Read(mcCtx(t), "old2"); !errors.Is(err, handlers.ErrNotFound) {
+		t.Fatalf("Read of a missing session: %v", err)
+	}
+	if n := mgSeen.Load(); n != 1 {
+		t.Errorf("mg tried %d times, want once", n)
+	}
+	err = s.(handlers.Lister).List(mcCtx(t), func(string) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "cannot list keys") || !strings.Contains(err.Error(), "lru crawler disabled") {
+		t.Fatalf("List without the LRU crawler: %v", err)
+	}
+	t.Log(err)
 }
 
 // TestMemcachedListSkips: List reports sessions of the layout only, not
