@@ -639,7 +639,12 @@ func (s *fileStore) prepareNew(f *sessFile) error {
 	}
 	uid, gid := s.owner.uid, s.owner.gid
 	if os.Geteuid() != 0 {
-		return nil // our files are ours; owner= was checked at open
+		// Our files are ours (owner= was checked at open); only a group
+		// of ours can be given.
+		if s.owner.auto || gid < 0 || gid == os.Getegid() {
+			return nil
+		}
+		uid = -1
 	}
 	if s.owner.auto {
 		var st unix.Stat_t
@@ -722,8 +727,16 @@ func (s *fileStore) readRecord(f *sessFile, id, ip string) (*Record, error) {
 	return &Record{ID: id, Data: data, TTL: ttl, Modified: mtime, Meta: Meta{IP: s.layout.recordIP(ip)}}, nil
 }
 
+// fileMaxSize bounds what is read into memory from one session file: far
+// beyond any real session, it only stops a stray huge file from exhausting
+// memory.
+const fileMaxSize = 1 << 30
+
 // readAll reads size bytes from offset 0 (fewer if the file is shorter).
 func (f *sessFile) readAll(size int64) ([]byte, error) {
+	if size > fileMaxSize {
+		return nil, fmt.Errorf("%s: %d bytes is too large for a session file (at most %d)", f.path, size, fileMaxSize)
+	}
 	buf := make([]byte, size)
 	n := 0
 	for n < len(buf) {
