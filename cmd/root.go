@@ -81,6 +81,7 @@ layouts of PHP's own save handlers, CodeIgniter, Phalcon and DALMP.`,
 		a.lsCmd(),
 		a.gcCmd(),
 		a.migrateCmd(),
+		a.serveCmd(),
 	)
 	return root
 }
