@@ -38,6 +38,9 @@ import (
 //     vanish at once (checked with php-memcached 3.2.0). Go converts them to
 //     absolute times, so that its writes keep the lifetime asked for.
 
+// mcCILockTTL is the lifetime of CodeIgniter's lock items, in seconds.
+const mcCILockTTL = 300
+
 // parseMemcachedCI reads the CodeIgniter layouts' options: prefix=,
 // cookie= (CI4) and match_ip=. It returns the key prefix (match_ip
 // included) and the client address for Meta.IP.
@@ -81,7 +84,7 @@ func (memcachedCI) tryLock(ctx context.Context, c *mcClient, lockKey string) (bo
 		Key:        lockKey,
 		Value:      strconv.AppendInt(nil, time.Now().Unix(), 10),
 		Flags:      memcTypeLong,
-		Expiration: int32(ciLockTTL / time.Second), // shared with the Redis layouts: 300 s
+		Expiration: mcCILockTTL,
 	})
 	if errors.Is(err, memcache.ErrNotStored) {
 		return false, nil
