@@ -9,8 +9,10 @@ package handlers
 //	file:///srv/app/writable/session?layout=ci4&owner=www-data
 //	file:///srv/app/sessions?layout=ci3&match_ip=on&ip=203.0.113.9
 //
-// Options of every layout (besides handler=, lock=, lock_timeout=):
+// Options of every layout (besides handler= and lock=):
 //
+//	lock_timeout=SECONDS how long to wait for the session's flock (default
+//	                  30; PHP itself waits forever).
 //	ttl=SECONDS       the lifetime: session.gc_maxlifetime (native, default
 //	                  1440) or sess_expiration / Config\Session::$expiration
 //	                  (ci3, ci4, default 7200). Expiry is the file's mtime.
@@ -126,20 +128,18 @@ type fileOwner struct {
 	uid, gid int  // with !auto: chown to these (-1 = leave)
 }
 
-// fileLayoutDefaults are the lifetimes PHP and CodeIgniter use by default,
-// and how long phpsess waits for a lock (PHP itself waits forever).
-var fileLayoutDefaults = map[string]layoutDefaults{
-	"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
-	"ci3":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
-	"ci4":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
-}
-
 // openFiles opens a file:// store.
 func openFiles(ctx context.Context, o *options) (Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c := parseCommon(o, []string{"native", "ci3", "ci4"}, fileLayoutDefaults)
+	// The lifetimes PHP and CodeIgniter use by default, and how long
+	// phpsess waits for a lock (PHP itself waits forever).
+	c := parseCommon(o, []string{"native", "ci3", "ci4"}, map[string]layoutDefaults{
+		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
+		"ci3":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
+		"ci4":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
+	})
 	s := &fileStore{lockTimeout: c.LockTimeout}
 	var err error
 	s.dir, err = fileURLDir(o)
