@@ -72,6 +72,9 @@ type Options struct {
 	BatchSize int
 	// Progress, if set, is called about once a second with the counts so far.
 	Progress func(Stats)
+	// OnPassDone, if set, is called after each pass over the source (1, then
+	// 2 for the final pass): a place to quiesce writers before the last pass.
+	OnPassDone func(pass int)
 	// Logger receives one line per failed session (id and error, never
 	// data). Nil discards.
 	Logger *slog.Logger
@@ -207,8 +210,13 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	stopProgress := m.progress(ctx)
 	err := m.pass(ctx, lister, false)
+	if err == nil && opt.OnPassDone != nil {
+		opt.OnPassDone(1)
+	}
 	if err == nil && m.copied != nil {
-		err = m.pass(ctx, lister, true)
+		if err = m.pass(ctx, lister, true); err == nil && opt.OnPassDone != nil {
+			opt.OnPassDone(2)
+		}
 	}
 	stopProgress()
 	if m.ckpt != nil {
