@@ -293,6 +293,9 @@ func (s *fileStore) Write(ctx context.Context, rec *Record) error {
 	if rec.TTL < 0 {
 		return opError("write", fileBackend, rec.ID, fmt.Errorf("negative TTL %v", rec.TTL))
 	}
+	if len(rec.Data) > fileMaxSize {
+		return opError("write", fileBackend, rec.ID, fmt.Errorf("%w: %d bytes (at most %d, what Read accepts)", ErrTooLarge, len(rec.Data), fileMaxSize))
+	}
 	f, err := s.open(ctx, path, fileOpenWrite)
 	if err != nil {
 		return opError("write", fileBackend, rec.ID, err)
@@ -491,6 +494,8 @@ func (l *fileLocked) Write(ctx context.Context, rec *Record) error {
 		err = errors.New("the session was destroyed under this lock")
 	case rec.TTL < 0:
 		err = fmt.Errorf("negative TTL %v", rec.TTL)
+	case len(rec.Data) > fileMaxSize:
+		err = fmt.Errorf("%w: %d bytes (at most %d, what Read accepts)", ErrTooLarge, len(rec.Data), fileMaxSize)
 	case rec.Meta.IP != "" && rec.Meta.IP != l.s.ip && l.s.layout.recordIP(rec.Meta.IP) != "":
 		err = fmt.Errorf("record IP %q differs from the locked session's IP %q", rec.Meta.IP, l.s.ip)
 	}
