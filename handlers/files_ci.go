@@ -20,7 +20,7 @@ import (
 // The id rule, which CodeIgniter checks against the cookie and its GC
 // against file names, is [alphabet]{length}, from php.ini's
 // session.sid_bits_per_character (4: [0-9a-f], 5: [0-9a-v], 6:
-// [0-9a-zA-Z,-]) and session.sid_length, raised by CodeIgniter to about 160
+// [0-9a-zA-Z,-]) and session.sid_length, raised by CodeIgniter to at least 160
 // bits: length += ceil((160 % (length*bits)) / bits) when length*bits < 160.
 //
 //   - ci3: sid_length= and sid_bits_per_character= are php.ini's values;
@@ -104,7 +104,8 @@ func parseCIOptions(o *options, layout string) (ciFilesLayout, string) {
 }
 
 // ciSIDLength is CodeIgniter's _configure_sid_length: lengthen ids of fewer
-// than 160 bits, by its formula (which does not always reach 160).
+// than 160 bits to at least 160 (within php.ini's ranges, length*bits is at
+// least 88, so one step of its formula gets there).
 func ciSIDLength(length, bits int) int {
 	if total := length * bits; total < 160 {
 		length += (160%total + bits - 1) / bits
