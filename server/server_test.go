@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/user"
 	"regexp"
 	"slices"
 	"sort"
@@ -23,45 +22,18 @@ import (
 	"github.com/phpsess/phpsess/handlers"
 	"github.com/phpsess/phpsess/internal/testenv"
 	"github.com/phpsess/phpsess/server"
+	"github.com/phpsess/phpsess/session/sessiontest"
 )
 
 func TestMain(m *testing.M) { testenv.Run(m) }
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return sessiontest.Ctx(t) }
 
-// fileURL is a files store URL on a new directory, files owned by whoever
-// runs the test.
-func fileURL(t testing.TB, query string) (string, string) {
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := "owner=" + u.Username
-	if query != "" {
-		q += "&" + query
-	}
-	return "file://" + dir + "?" + q, dir
-}
-
-func openStore(t testing.TB, rawURL string) handlers.Store {
-	t.Helper()
-	st, err := handlers.Open(testCtx(t), rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func openStore(t testing.TB, rawURL string) handlers.Store { return sessiontest.Open(t, rawURL) }
 
 func fileStore(t testing.TB, query string) handlers.Store {
-	u, _ := fileURL(t, query)
-	return openStore(t, u)
+	st, _ := sessiontest.FileStore(t, query)
+	return st
 }
 
 // api is a test server and its client.
@@ -132,23 +104,10 @@ func (a *api) must(status int, method, path, body string, hdr ...string) respons
 	return r
 }
 
-func stored(t *testing.T, st handlers.Store, id string) string {
-	t.Helper()
-	rec, err := st.Read(testCtx(t), id)
-	if errors.Is(err, handlers.ErrNotFound) {
-		return "<none>"
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(rec.Data)
-}
+func stored(t *testing.T, st handlers.Store, id string) string { return sessiontest.Stored(t, st, id) }
 
 func mustWrite(t *testing.T, st handlers.Store, id, payload string) {
-	t.Helper()
-	if err := st.Write(testCtx(t), &handlers.Record{ID: id, Data: []byte(payload)}); err != nil {
-		t.Fatal(err)
-	}
+	sessiontest.Write(t, st, id, payload)
 }
 
 const id1 = "0123456789abcdefghijklmnopqrstuv"
@@ -536,7 +495,7 @@ func TestHealthMetricsLogs(t *testing.T) {
 	}
 	var line struct {
 		Method, Route, Sid string
-		Status            int
+		Status             int
 	}
 	first, _, _ := strings.Cut(strings.SplitN(out, "\n", 4)[2], "\n")
 	if err := json.Unmarshal([]byte(first), &line); err != nil || line.Method != "PUT" || line.Route != "PUT /v1/sessions/{id}" || line.Status != 200 || len(line.Sid) != 12 {

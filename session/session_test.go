@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,44 +22,17 @@ import (
 	"github.com/phpsess/phpsess/internal/testenv"
 	"github.com/phpsess/phpsess/phpserialize"
 	"github.com/phpsess/phpsess/session"
+	"github.com/phpsess/phpsess/session/sessiontest"
 )
 
 func TestMain(m *testing.M) { testenv.Run(m) }
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return sessiontest.Ctx(t) }
 
-// fileURL is a files store URL for dir, owned by whoever runs the test.
-func fileURL(t testing.TB, dir, query string) string {
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := "owner=" + u.Username
-	if query != "" {
-		q += "&" + query
-	}
-	return "file://" + dir + "?" + q
-}
+func openStore(t testing.TB, rawURL string) handlers.Store { return sessiontest.Open(t, rawURL) }
 
-func openStore(t testing.TB, rawURL string) handlers.Store {
-	t.Helper()
-	st, err := handlers.Open(testCtx(t), rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-// fileStore opens a files store on a new directory.
 func fileStore(t testing.TB, query string) (handlers.Store, string) {
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	return openStore(t, fileURL(t, dir, query)), dir
+	return sessiontest.FileStore(t, query)
 }
 
 // answer is what both test apps, PHP's and Go's, answer.
@@ -359,20 +331,10 @@ func sessionCookie(resp *http.Response, name string) *http.Cookie {
 }
 
 func mustWrite(t *testing.T, st handlers.Store, id, payload string) {
-	t.Helper()
-	if err := st.Write(testCtx(t), &handlers.Record{ID: id, Data: []byte(payload)}); err != nil {
-		t.Fatal(err)
-	}
+	sessiontest.Write(t, st, id, payload)
 }
 
-func stored(t *testing.T, st handlers.Store, id string) string {
-	t.Helper()
-	rec, err := st.Read(testCtx(t), id)
-	if err != nil {
-		return "<" + err.Error() + ">"
-	}
-	return string(rec.Data)
-}
+func stored(t *testing.T, st handlers.Store, id string) string { return sessiontest.Stored(t, st, id) }
 
 const testID = "0123456789abcdef0123456789abcdef"
 
@@ -500,7 +462,7 @@ func TestDestroy(t *testing.T) {
 	if c := sessionCookie(resp, "PHPSESSID"); c == nil || c.MaxAge >= 0 {
 		t.Fatalf("cookie after Destroy: %+v", c)
 	}
-	if got := stored(t, st, testID); !strings.Contains(got, "not found") {
+	if got := stored(t, st, testID); got != "<none>" {
 		t.Fatalf("after Destroy: %q", got)
 	}
 	mustWrite(t, st, testID, `user|i:5;`)
@@ -540,7 +502,7 @@ func TestRegenerate(t *testing.T) {
 			t.Fatalf("new session %q", got)
 		}
 		old := stored(t, st, testID)
-		if deleteOld && !strings.Contains(old, "not found") || !deleteOld && old != `a|i:1;b|i:2;` {
+		if deleteOld && old != "<none>" || !deleteOld && old != `a|i:1;b|i:2;` {
 			t.Fatalf("deleteOld=%v: old session %q", deleteOld, old)
 		}
 	}
