@@ -346,7 +346,9 @@ func truncate(s string) string {
 // minElem is the fewest bytes one array element can take: i:0;N;
 const minElem = 6
 
-// value decodes the value at d.pos into v.
+// value decodes the value at d.pos into v, which must be the zero Value:
+// fields are stored one by one, so that a fresh arena slot is not cleared
+// again (clearing memory with pointers costs write barriers while the GC runs).
 func (d *decodeState) value(v *Value) error {
 	s := d.s
 	p := d.pos
@@ -361,7 +363,7 @@ func (d *decodeState) value(v *Value) error {
 		if s[p+1] != ';' {
 			return d.expect(p+1, ';', "after N")
 		}
-		*v = Value{}
+		v.kind = KindNull // v is zero: see value
 		d.pos = p + 2
 		d.push(false)
 		return nil
@@ -378,7 +380,10 @@ func (d *decodeState) value(v *Value) error {
 		if p+1 >= len(s) || (s[p] != '0' && s[p] != '1') || s[p+1] != ';' {
 			return d.errorf(p, "expected 0; or 1; after b:, found %s", d.describe(p))
 		}
-		*v = Bool(s[p] == '1')
+		v.kind = KindBool
+		if s[p] == '1' {
+			v.num = 1
+		}
 		d.pos = p + 2
 		d.push(false)
 		return nil
@@ -390,7 +395,7 @@ func (d *decodeState) value(v *Value) error {
 		if err := d.expect(q, ';', "after int"); err != nil {
 			return err
 		}
-		*v = Int(n)
+		v.kind, v.num = KindInt, uint64(n)
 		d.pos = q + 1
 		d.push(false)
 		return nil
@@ -399,7 +404,7 @@ func (d *decodeState) value(v *Value) error {
 		if err != nil {
 			return err
 		}
-		*v = Value{kind: KindFloat, num: math.Float64bits(f)}
+		v.kind, v.num = KindFloat, math.Float64bits(f)
 		if phpFloatText(text) {
 			v.str = text // keep e.g. serialize_precision=17 digits byte-exact
 		}
@@ -411,7 +416,7 @@ func (d *decodeState) value(v *Value) error {
 		if err != nil {
 			return err
 		}
-		*v = Value{kind: KindString, str: str}
+		v.kind, v.str = KindString, str
 		d.pos = q
 		d.push(false)
 		return nil
@@ -443,10 +448,10 @@ func (d *decodeState) value(v *Value) error {
 		}
 		d.pos = q + 1
 		if t == 'r' {
-			*v = ObjectRef(n)
+			v.kind, v.num = KindObjectRef, uint64(n)
 			d.push(true)
 		} else {
-			*v = Ref(n)
+			v.kind, v.num = KindRef, uint64(n)
 		}
 		return nil
 	}
@@ -600,7 +605,7 @@ func (d *decodeState) array(p int, v *Value) error {
 	}
 	d.push(false)
 	a := d.newArray()
-	*v = Value{kind: KindArray, arr: a}
+	v.kind, v.arr = KindArray, a
 	if n == 0 {
 		if err := d.expect(q, '}', "to close an empty array"); err != nil {
 			return err
@@ -633,9 +638,11 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 			seq = false
 			if j := a.find(k); j >= 0 {
 				// PHP keeps the first position and the last value
-				if err := d.value(&a.entries[j].Value); err != nil {
+				var val Value
+				if err := d.value(&val); err != nil {
 					return err
 				}
+				a.entries[j].Value = val
 				continue
 			}
 			if a.index != nil {
@@ -645,7 +652,11 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 		// decode straight into the entry: no copy of the value
 		a.entries = a.entries[:len(a.entries)+1]
 		e := &a.entries[len(a.entries)-1]
-		e.Key = k
+		// field by field: an int key stores no pointer (no write barrier)
+		e.Key.num, e.Key.isStr = k.num, k.isStr
+		if k.isStr {
+			e.Key.str = k.str
+		}
 		if err := d.value(&e.Value); err != nil {
 			return err
 		}
@@ -782,7 +793,7 @@ func (d *decodeState) object(p int, v *Value) error {
 	}
 	d.push(true)
 	a := d.newArray()
-	*v = Value{kind: KindObject, str: class, arr: a}
+	v.kind, v.str, v.arr = KindObject, class, a
 	if err := d.enter(p - 2); err != nil {
 		return err
 	}
@@ -822,7 +833,7 @@ func (d *decodeState) serializable(p int, v *Value) error {
 	if s[q] != '}' {
 		return d.errorf(q, "expected '}' after %d payload bytes, found %s", n, d.describe(q))
 	}
-	*v = Value{kind: KindSerializable, str: class + "\x00" + payload}
+	v.kind, v.str = KindSerializable, class+"\x00"+payload
 	d.push(true)
 	if n > 0 {
 		d.unsure = true // the class's unserialize() may decode nested values in our slots
@@ -856,7 +867,7 @@ func (d *decodeState) enum(p int, v *Value) error {
 	if s[q] != '"' || s[q+1] != ';' {
 		return d.errorf(q, "expected '\";' after enum case, found %s", d.describe(q))
 	}
-	*v = Value{kind: KindEnum, str: name}
+	v.kind, v.str = KindEnum, name
 	d.push(true)
 	d.pos = q + 2
 	return nil
