@@ -57,7 +57,7 @@ type Config struct {
 	// Store is where the sessions are. Required.
 	Store handlers.Store
 	// Token, if not empty, must be sent as "Authorization: Bearer TOKEN"
-	// on every route but /healthz.
+	// on every route but the probes /healthz and /readyz.
 	Token string
 	// MaxBody limits request bodies (default DefaultMaxBody); larger ones
 	// are refused with 413.
@@ -187,7 +187,7 @@ func (s *Server) routes() {
 	handle("GET /v1/sessions/{id}/temp", true, s.getTemp)
 	handle("GET /v1/refs/{ref}", true, s.refs)
 	handle("GET /healthz", false, s.healthz)
-	handle("GET /readyz", true, s.readyz)
+	handle("GET /readyz", false, s.readyz)
 	handle("GET /metrics", true, s.serveMetrics)
 	handle("GET /openapi.json", true, s.openapi)
 	// anything else: a JSON 404 (still behind the token, so that probing

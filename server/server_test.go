@@ -196,7 +196,7 @@ func TestBodyLimit(t *testing.T) {
 func TestToken(t *testing.T) {
 	const tok = "0123456789abcdef-token"
 	a := newAPI(t, server.Config{Store: fileStore(t, ""), Token: tok})
-	for _, p := range []string{"/v1/sessions/" + id1, "/metrics", "/openapi.json", "/readyz", "/nope"} {
+	for _, p := range []string{"/v1/sessions/" + id1, "/metrics", "/openapi.json", "/nope"} {
 		for _, h := range []string{"", "Bearer wrong", "Bearer " + tok + "x", "Basic " + tok, tok} {
 			r := a.do("GET", p, "", "Authorization", h)
 			if r.status != 401 || r.code() != "unauthorized" || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
@@ -206,6 +206,7 @@ func TestToken(t *testing.T) {
 	}
 	a.must(401, "PUT", "/v1/sessions/"+id1, `{}`)
 	a.must(200, "GET", "/healthz", "")
+	a.must(200, "GET", "/readyz", "")
 	a.hdr.Set("Authorization", "Bearer "+tok)
 	a.must(404, "GET", "/v1/sessions/"+id1, "")
 	a.must(200, "PUT", "/v1/sessions/"+id1, `{"a":1}`)
