@@ -38,6 +38,7 @@ type httpError struct {
 	msg    string
 }
 
+// Error returns the message.
 func (e *httpError) Error() string { return e.msg }
 
 func errorf(status int, code, format string, args ...any) error {

@@ -37,19 +37,23 @@ func (m *metrics) count(op string, err error) error {
 	return err
 }
 
+// Read counts failed reads.
 func (s *instrumented) Read(ctx context.Context, id string) (*handlers.Record, error) {
 	rec, err := s.Store.Read(ctx, id)
 	return rec, s.m.count("read", err)
 }
 
+// Write counts failed writes.
 func (s *instrumented) Write(ctx context.Context, rec *handlers.Record) error {
 	return s.m.count("write", s.Store.Write(ctx, rec))
 }
 
+// Destroy counts failed destroys.
 func (s *instrumented) Destroy(ctx context.Context, id string) error {
 	return s.m.count("destroy", s.Store.Destroy(ctx, id))
 }
 
+// Lock times the wait for the lock and counts failures.
 func (s *instrumentedLocker) Lock(ctx context.Context, id string) (handlers.Locked, error) {
 	t0 := time.Now()
 	h, err := s.l.Lock(ctx, id)
@@ -65,19 +69,23 @@ type instrumentedLocked struct {
 	m *metrics
 }
 
+// Read counts failed reads.
 func (l *instrumentedLocked) Read(ctx context.Context) (*handlers.Record, error) {
 	rec, err := l.Locked.Read(ctx)
 	return rec, l.m.count("read", err)
 }
 
+// Write counts failed writes.
 func (l *instrumentedLocked) Write(ctx context.Context, rec *handlers.Record) error {
 	return l.m.count("write", l.Locked.Write(ctx, rec))
 }
 
+// Destroy counts failed destroys.
 func (l *instrumentedLocked) Destroy(ctx context.Context) error {
 	return l.m.count("destroy", l.Locked.Destroy(ctx))
 }
 
+// Unlock counts failed unlocks.
 func (l *instrumentedLocked) Unlock(ctx context.Context) error {
 	return l.m.count("unlock", l.Locked.Unlock(ctx))
 }

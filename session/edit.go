@@ -101,6 +101,7 @@ type ConflictError struct {
 	Target string // the variable replaced or removed
 }
 
+// Error says which variable holds the reference and where it points.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("session variable %q holds a PHP reference to a value inside %q, which this change replaces or removes: write the whole session instead", e.Key, e.Target)
 }
