@@ -126,11 +126,15 @@ return 1`
 func openRedis(ctx context.Context, o *options) (Store, error) {
 	u := o.URL
 	lockGiven := o.Has("lock")
-	c := parseCommon(o, []string{"native", "ci3", "ci4"}, map[string]layoutDefaults{
+	c := parseCommon(o, []string{"native", "ci3", "ci4", "dalmp"}, map[string]layoutDefaults{
 		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 		"ci3":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
 		"ci4":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
+		"dalmp":  dalmpDefaults, // dalmp layout: see dalmp.go
 	})
+	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
+		return openRedisDALMP(ctx, o, c)
+	}
 	if c.Layout == "native" && !lockGiven {
 		c.Lock = false // phpredis: redis.session.locking_enabled=0
 	}
