@@ -5,8 +5,9 @@
 # runs every test against real servers and real PHP. The tests start their
 # own throw-away servers on free loopback ports; nothing global is touched.
 #
-#   scripts/test.sh              install what is missing, run all tests
-#   scripts/test.sh -run Redis   extra arguments go to `go test`
+#   scripts/test.sh              install what is missing, run all tests, then
+#                                every fuzz target for FUZZTIME (default 10s)
+#   scripts/test.sh -run Redis   extra arguments go to `go test` (no fuzzing)
 #
 # For a quick loop without servers or PHP: go test -short ./...
 set -euo pipefail
@@ -15,4 +16,7 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 
 scripts/install-deps.sh
 echo "[test] go test ./... $*" >&2
-exec go test -count=1 -timeout 25m "$@" ./...
+go test -count=1 -timeout 25m "$@" ./...
+if [ $# -eq 0 ]; then
+  FUZZTIME=${FUZZTIME:-10s} scripts/fuzz.sh
+fi
