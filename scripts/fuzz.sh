@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 fuzztime=${FUZZTIME:-30s}
 status=0
+passed=0
+failed=0
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
@@ -18,9 +20,12 @@ for pkg in $(go list ./...); do
     if ! go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" >/tmp/phpsess-fuzz.log 2>&1; then
       cat /tmp/phpsess-fuzz.log
       status=1
+      failed=$((failed + 1))
     else
       tail -n 2 /tmp/phpsess-fuzz.log | head -n 1 >&2
+      passed=$((passed + 1))
     fi
   done
 done
+echo "fuzz: $passed passed, $failed failed"
 exit $status
