@@ -90,8 +90,12 @@ type Config struct {
 }
 
 // RefLister is a Store that can find sessions by their DALMP reference
-// (Record.Meta.Ref), for GET /v1/refs/{ref}. Stores that do not implement
-// it answer 404 not_supported there.
+// (Record.Meta.Ref), for GET /v1/refs/{ref}; the DALMP stores of package
+// handlers are (handlers.Referencer). What they return names each session
+// as the layout's reference index does: its id in DALMP's SQL tables, its
+// cache key DALMP_<sha1> on Memcache and Redis, where DALMP keeps no id
+// (handlers.DALMPCacheKey makes the key of an id). Stores that do not
+// implement it answer 404 not_supported there.
 type RefLister interface {
 	SessionsByRef(ctx context.Context, ref string) ([]string, error)
 }

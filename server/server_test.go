@@ -442,6 +442,16 @@ func TestRefs(t *testing.T) {
 	if r := b.must(200, "GET", "/v1/refs/nobody", ""); string(r.body) != `{"ids":[]}` {
 		t.Errorf("refs: %s", r.body)
 	}
+
+	// DALMP on Redis: its reference index holds cache keys, not ids
+	dalmp := openStore(t, "redis://"+testenv.Redis(t)+"/5?layout=dalmp&sessions_key=phpsess-test")
+	if err := dalmp.Write(testCtx(t), &handlers.Record{ID: id1, Data: []byte(`a|i:1;`), Meta: handlers.Meta{Ref: "user-7"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := newAPI(t, server.Config{Store: dalmp})
+	if r := c.must(200, "GET", "/v1/refs/user-7", ""); string(r.body) != `{"ids":["`+handlers.DALMPCacheKey("UID", id1)+`"]}` {
+		t.Errorf("DALMP refs: %s", r.body)
+	}
 }
 
 // broken is a store whose backend is down.
