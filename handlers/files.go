@@ -135,10 +135,14 @@ func openFiles(ctx context.Context, o *options) (Store, error) {
 	}
 	// The lifetimes PHP and CodeIgniter use by default, and how long
 	// phpsess waits for a lock (PHP itself waits forever).
-	c := parseCommon(o, []string{"native", "ci3", "ci4"}, map[string]layoutDefaults{
+	c := parseCommon(o, []string{"native", "ci3", "ci4", "phalcon3", "phalcon4", "phalcon5"}, map[string]layoutDefaults{
 		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 		"ci3":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
 		"ci4":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
+		// phalcon layouts: see files_phalcon.go
+		"phalcon3": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
+		"phalcon4": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
+		"phalcon5": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 	})
 	s := &fileStore{lockTimeout: c.LockTimeout}
 	var err error
@@ -148,10 +152,12 @@ func openFiles(ctx context.Context, o *options) (Store, error) {
 	}
 	ownerOpt := o.String("owner", "")
 	switch c.Layout {
-	case "native":
+	case "native", "phalcon3": // phalcon layouts: see files_phalcon.go
 		var nl nativeFilesLayout
 		nl, s.mode = parseNativeOptions(o)
 		s.layout = nl
+	case "phalcon4", "phalcon5": // phalcon layouts: see files_phalcon.go
+		s.layout, s.mode = parseStreamOptions(o, c.Layout)
 	default:
 		var cl ciFilesLayout
 		cl, s.ip = parseCIOptions(o, c.Layout)

@@ -48,12 +48,17 @@ import (
 // With lock=off Write does not touch the lock item at all (PHP's write
 // would reset it to "0", releasing a lock someone else holds).
 func openMemcache(_ context.Context, o *options) (Store, error) {
-	c := parseCommon(o, []string{"native", "dalmp"}, map[string]layoutDefaults{
+	c := parseCommon(o, []string{"native", "dalmp", "phalcon3"}, map[string]layoutDefaults{
 		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 		"dalmp":  dalmpDefaults, // dalmp layout: see dalmp.go
+		// phalcon layouts: see memcached_phalcon.go
+		"phalcon3": mcPhalconDefaults("phalcon3"),
 	})
 	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
 		return openMemcacheDALMP(o, "memcache", c)
+	}
+	if c.Layout == "phalcon3" { // phalcon layouts: see memcached_phalcon.go
+		return openMemcachedPhalcon(o, "memcache", c)
 	}
 	prefix := o.String("prefix", "")
 	if err := mcKeyPart("prefix", prefix); err != nil {

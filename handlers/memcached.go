@@ -117,7 +117,7 @@ type mcLayout interface {
 //
 // ttl=0 means items that never expire (CodeIgniter 4's expiration = 0).
 func openMemcached(_ context.Context, o *options) (Store, error) {
-	c := parseCommon(o, []string{"native", "ci3", "ci4", "dalmp"}, map[string]layoutDefaults{
+	c := parseCommon(o, []string{"native", "ci3", "ci4", "dalmp", "phalcon3", "phalcon4", "phalcon5"}, map[string]layoutDefaults{
 		// PHP gives up after ~0.75 s (5 retries of 150 ms), which is too
 		// short for a tool; its lock item lives max_execution_time (30 s).
 		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
@@ -126,9 +126,17 @@ func openMemcached(_ context.Context, o *options) (Store, error) {
 		"ci4": {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
 		// dalmp layout: see dalmp.go
 		"dalmp": dalmpDefaults,
+		// phalcon layouts: see memcached_phalcon.go
+		"phalcon3": mcPhalconDefaults("phalcon3"),
+		"phalcon4": mcPhalconDefaults("phalcon4"),
+		"phalcon5": mcPhalconDefaults("phalcon5"),
 	})
 	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
 		return openMemcacheDALMP(o, "memcached", c)
+	}
+	switch c.Layout {
+	case "phalcon3", "phalcon4", "phalcon5": // phalcon layouts: see memcached_phalcon.go
+		return openMemcachedPhalcon(o, "memcached", c)
 	}
 	var (
 		lay    mcLayout

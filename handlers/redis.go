@@ -126,11 +126,15 @@ return 1`
 func openRedis(ctx context.Context, o *options) (Store, error) {
 	u := o.URL
 	lockGiven := o.Has("lock")
-	c := parseCommon(o, []string{"native", "ci3", "ci4", "dalmp"}, map[string]layoutDefaults{
+	c := parseCommon(o, []string{"native", "ci3", "ci4", "dalmp", "phalcon3", "phalcon4", "phalcon5"}, map[string]layoutDefaults{
 		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 		"ci3":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
 		"ci4":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
 		"dalmp":  dalmpDefaults, // dalmp layout: see dalmp.go
+		// phalcon layouts: see redis_phalcon.go
+		"phalcon3": redisPhalconDefaults("phalcon3"),
+		"phalcon4": redisPhalconDefaults("phalcon4"),
+		"phalcon5": redisPhalconDefaults("phalcon5"),
 	})
 	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
 		return openRedisDALMP(ctx, o, c)
@@ -148,6 +152,8 @@ func openRedis(ctx context.Context, o *options) (Store, error) {
 	switch c.Layout {
 	case "native":
 		s.layout, err = parseRedisNative(o, s)
+	case "phalcon3", "phalcon4", "phalcon5": // phalcon layouts: see redis_phalcon.go
+		s.layout, err = parseRedisPhalcon(o, s, &c)
 	default:
 		s.layout, err = parseRedisCI(o, s, c.Layout)
 	}
@@ -182,6 +188,9 @@ func openRedis(ctx context.Context, o *options) (Store, error) {
 	if err := s.c.Ping(pctx).Err(); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if p, ok := s.layout.(*redisPhalcon); ok { // phalcon layouts: see redis_phalcon.go
+		return p.store(s), nil
 	}
 	return s, nil
 }
