@@ -100,10 +100,11 @@ type decodeState struct {
 	entries  []Entry  // arena: entry space handed out by entrySlice
 }
 
-// newArray returns an Array from the arena: one allocation per 32 arrays.
+// newArray returns an Array from the arena: chunks sized by the input left
+// (about one array per 140 bytes in PHP's own sessions), 4 to 256 at a time.
 func (d *decodeState) newArray() *Array {
 	if len(d.arrays) == 0 {
-		d.arrays = make([]Array, 32)
+		d.arrays = make([]Array, min(max((len(d.s)-d.pos)/140, 4), 256))
 	}
 	a := &d.arrays[0]
 	d.arrays = d.arrays[1:]

@@ -67,7 +67,7 @@ func (dec *Decoder) DecodeSessionString(h Handler, s string) (*Array, error) {
 }
 
 func (d *decodeState) sessionPHP() (*Array, error) {
-	sess := &Array{}
+	sess := &Array{entries: make([]Entry, 0, 16)}
 	s := d.s
 	for d.pos < len(s) {
 		p := d.pos
@@ -89,7 +89,7 @@ func (d *decodeState) sessionPHP() (*Array, error) {
 }
 
 func (d *decodeState) sessionBinary() (*Array, error) {
-	sess := &Array{}
+	sess := &Array{entries: make([]Entry, 0, 16)}
 	s := d.s
 	for d.pos < len(s) {
 		p := d.pos
