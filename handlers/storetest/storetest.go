@@ -36,6 +36,12 @@ type Config struct {
 	Expires bool
 	// SkipLocking says the layout has no lock (lock=on is then a no-op).
 	SkipLocking bool
+	// Text says the layout keeps the payload as text (a utf8 TEXT column,
+	// a BSON string), which cannot hold every byte string, as the PHP side
+	// cannot store one there either: WriteRead then checks that a payload
+	// of invalid UTF-8 and NUL is refused with handlers.ErrNotText, and
+	// round-trips a UTF-8 one instead.
+	Text bool
 }
 
 // NewID returns 32 random characters of [0-9a-v], PHP's 5-bit session ids.
@@ -116,6 +122,15 @@ func testWriteRead(t *testing.T, c Config) {
 	h := s.Info().Handler
 	id := c.NewID()
 	data := payload(t, h, "user", map[string]any{"id": 42, "name": "zoë"}, "bin", "a\x00b\xff|\";}", "f", 0.1, "list", []any{1, "two", nil})
+	if c.Text {
+		if err := s.Write(ctx(t), &handlers.Record{ID: id, Data: data}); !errors.Is(err, handlers.ErrNotText) {
+			t.Fatalf("Write of a payload that is not text: %v, want ErrNotText", err)
+		}
+		if _, err := s.Read(ctx(t), id); !errors.Is(err, handlers.ErrNotFound) {
+			t.Fatalf("Read after a refused Write: %v, want ErrNotFound", err)
+		}
+		data = payload(t, h, "user", map[string]any{"id": 42, "name": "zoë"}, "txt", "a\tb€|\";}", "f", 0.1, "list", []any{1, "two", nil})
+	}
 	if err := s.Write(ctx(t), &handlers.Record{ID: id, Data: data}); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
