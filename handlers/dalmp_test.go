@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"testing"
 
 	"github.com/phpsess/phpsess/handlers"
@@ -28,6 +29,40 @@ func TestDALMPConformance(t *testing.T) {
 			SkipLocking: true,
 		})
 	})
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testenv.PHP(t) // only to skip with the server tests in -short mode
+		db := filepath.Join(t.TempDir(), "dalmp_sessions.db")
+		storetest.Run(t, storetest.Config{
+			Open: func(t *testing.T, extra url.Values) handlers.Store {
+				extra = dalmpWith(dalmpWith(extra, "create_table", "on"), "layout", "dalmp")
+				return openRedisStore(t, "sqlite://"+db+"?"+extra.Encode())
+			},
+			Expires:     true,
+			SkipLocking: true,
+		})
+	})
+	t.Run("mysql", func(t *testing.T) {
+		t.Parallel()
+		// DALMP's documented table keeps data in a utf8 column, which
+		// cannot hold the suite's non-UTF-8 payload (TestDALMPMySQLCharset);
+		// the same table with a binary data column holds any.
+		e := newSQLEnv(t, "mysql")
+		if _, err := e.raw(t).ExecContext(tctx(t), dalmpMySQLBlobDDL); err != nil {
+			t.Fatal(err)
+		}
+		storetest.Run(t, storetest.Config{
+			Open: func(t *testing.T, extra url.Values) handlers.Store {
+				kv := []string{"layout", "dalmp"}
+				for k, v := range extra {
+					kv = append(kv, k, v[0])
+				}
+				return e.open(t, kv...)
+			},
+			Expires:     true,
+			SkipLocking: true,
+		})
+	})
 	for _, scheme := range []string{"memcache", "memcached"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
@@ -36,6 +71,26 @@ func TestDALMPConformance(t *testing.T) {
 			storetest.Run(t, c)
 		})
 	}
+}
+
+// dalmpMySQLBlobDDL is DALMP's documented table with a binary data column.
+const dalmpMySQLBlobDDL = "CREATE TABLE `dalmp_sessions` (\n" +
+	"  `sid` varchar(128) CHARACTER SET utf8 COLLATE utf8_bin NOT NULL DEFAULT '',\n" +
+	"  `expiry` int(11) unsigned NOT NULL DEFAULT '0',\n" +
+	"  `data` longblob,\n" +
+	"  `ref` varchar(255) DEFAULT NULL,\n" +
+	"  `ts` timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,\n" +
+	"  PRIMARY KEY (`sid`),\n" +
+	"  KEY `index` (`ref`,`sid`,`expiry`)\n" +
+	") DEFAULT CHARSET=utf8"
+
+// dalmpWith returns extra with one more option.
+func dalmpWith(extra url.Values, k, v string) url.Values {
+	q := url.Values{k: {v}}
+	for kk, vv := range extra {
+		q[kk] = vv
+	}
+	return q
 }
 
 // dalmpQuery is the query of a DALMP store URL with extra options.

@@ -15,7 +15,7 @@ import (
 
 // Schemes lists the URL schemes Open understands.
 func Schemes() []string {
-	return []string{"file", "redis", "rediss", "memcached", "memcache", "mysql", "postgres", "postgresql"}
+	return []string{"file", "redis", "rediss", "memcached", "memcache", "mysql", "postgres", "postgresql", "sqlite"}
 }
 
 // Open opens the store a URL names. The scheme picks the backend, layout=
@@ -41,6 +41,8 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 		s, err = openMySQL(ctx, o)
 	case "postgres", "postgresql":
 		s, err = openPostgres(ctx, o)
+	case "sqlite": // dalmp layout: see dalmp.go
+		s, err = openSQLite(ctx, o)
 	case "":
 		return nil, fmt.Errorf("store URL %q has no scheme (want one of %s)", Redact(rawURL), strings.Join(Schemes(), ", "))
 	default:

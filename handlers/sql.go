@@ -31,7 +31,9 @@ func sqlLayoutDefaults() map[string]layoutDefaults {
 	// its MySQL lock waits up to 300 s (GET_LOCK(..., 300)); its PostgreSQL
 	// lock waits forever, where Go waits 300 s too.
 	d := layoutDefaults{TTL: 7200 * time.Second, LockTimeout: 300 * time.Second}
-	return map[string]layoutDefaults{"ci3": d, "ci4": d}
+	return map[string]layoutDefaults{"ci3": d, "ci4": d,
+		"dalmp": dalmpDefaults, // dalmp layout: see dalmp.go
+	}
 }
 
 // openMySQL opens mysql://USER:PASS@HOST:PORT/DB?layout=ci4&table=ci_sessions
@@ -61,7 +63,10 @@ func openPostgres(ctx context.Context, o *options) (Store, error) {
 
 func openSQL(ctx context.Context, o *options, d sqlDialect) (Store, error) {
 	// The layouts, the default first; both databases take the same ones.
-	c := parseCommon(o, []string{"ci4", "ci3"}, sqlLayoutDefaults())
+	c := parseCommon(o, []string{"ci4", "ci3", "dalmp"}, sqlLayoutDefaults())
+	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
+		return openSQLDALMP(ctx, o, d, c)
+	}
 	// Every layout is CodeIgniter's so far; other layouts (Phalcon, DALMP)
 	// dispatch on c.Layout here.
 	return openSQLCI(ctx, o, d, c)
