@@ -82,6 +82,11 @@ layouts of PHP's own save handlers, CodeIgniter, Phalcon and DALMP.`,
 		a.gcCmd(),
 		a.migrateCmd(),
 		a.serveCmd(),
+		a.dumpCmd(),
+		a.loadCmd(),
+		a.findCmd(),
+		a.detectCmd(),
+		a.manCmd(),
 	)
 	return root
 }

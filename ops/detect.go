@@ -691,17 +691,14 @@ func (d *detector) ciDatabase(layout string, conn func(string) (string, string),
 	if port != "" && port != "0" {
 		u.Host = net.JoinHostPort(host, port)
 	}
-	if user != "" {
+	switch {
+	case pass != "":
 		u.User = url.UserPassword(user, pass)
-		if pass != "" {
-			d.note("the URL holds the database password from the configuration: keep it out of shell history and logs")
-		}
+		d.note("the URL holds the database password from the configuration: keep it out of shell history and logs")
+	case user != "":
+		u.User = url.User(user)
 	}
-	d.host, d.path = scheme+"://"+u.User.String(), ""
-	if u.User != nil {
-		d.host += "@"
-	}
-	d.host += u.Host
+	d.host = strings.TrimSuffix((&url.URL{Scheme: scheme, User: u.User, Host: u.Host}).String(), "/")
 	d.path = u.EscapedPath()
 	d.explain(u.Redacted(), fmt.Sprintf("CodeIgniter %s database driver (%s); connection group %s: %s, %s, %s", layout[2:], driver.from, gfrom, dfrom, hfrom, pfrom))
 	d.explain("/"+name, nfrom)

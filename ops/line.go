@@ -27,7 +27,10 @@ import (
 //	modified  last write, RFC 3339 in UTC, where the layout records it
 //	ip        CodeIgniter's ip_address (and match_ip key part)
 //	ref       DALMP's session reference
-//	handler   the session.serialize_handler of raw
+//	handler   the store's session.serialize_handler: the encoding of raw,
+//	          and the numbering of the reference slots ($r, $R) in data
+//	          (php_serialize counts its outer array as slot 1; load
+//	          renumbers them for a store of another handler)
 //	data      the session in the JSON form (README.md, "The JSON form")
 //	raw       with dump --raw: the stored payload bytes, standard base64
 type Line struct {
@@ -223,10 +226,56 @@ func (l *Line) Record(h phpserialize.Handler, mode RawMode) (*handlers.Record, e
 	if err != nil {
 		return nil, fmt.Errorf(`"data": %w`, err)
 	}
+	if err := renumberRefs(sess, l.Handler, h); err != nil {
+		return nil, err
+	}
 	data, err := phpserialize.EncodeSession(h, sess)
 	if err != nil {
 		return nil, err
 	}
 	rec.Data = data
 	return rec, nil
+}
+
+// renumberRefs rewrites the slots of r: and R: references in a session
+// whose JSON form was taken from an encoding "from", for encoding "to":
+// php_serialize numbers its outer array as slot 1, so every value's slot is
+// one more than in php and php_binary, which have no outer array.
+func renumberRefs(sess *phpserialize.Array, from, to phpserialize.Handler) error {
+	delta := 0
+	switch {
+	case from == to:
+	case to == phpserialize.HandlerPHPSerialize:
+		delta = 1
+	case from == phpserialize.HandlerPHPSerialize:
+		delta = -1
+	}
+	if delta == 0 {
+		return nil
+	}
+	return shiftRefs(sess, delta, to, "")
+}
+
+func shiftRefs(a *phpserialize.Array, delta int, to phpserialize.Handler, path string) error {
+	for _, e := range a.Entries() {
+		v := e.Value
+		p := path + "[" + strconv.Quote(e.Key.String()) + "]"
+		switch v.Kind() {
+		case phpserialize.KindObjectRef, phpserialize.KindRef:
+			n := v.Slot() + delta
+			if n < 1 {
+				return fmt.Errorf("%s is a reference to the whole session, which the %s handler cannot write", p, to)
+			}
+			if v.Kind() == phpserialize.KindRef {
+				a.Set(e.Key, phpserialize.Ref(n))
+			} else {
+				a.Set(e.Key, phpserialize.ObjectRef(n))
+			}
+		case phpserialize.KindArray, phpserialize.KindObject:
+			if err := shiftRefs(v.Array(), delta, to, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

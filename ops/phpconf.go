@@ -402,7 +402,7 @@ func (e *phpEval) array(closing string) (any, error) {
 		if e.toks[e.i].kind == tokEOF {
 			return nil, errNotLiteral
 		}
-		v, err := e.expr()
+		v, err := e.entry(closing)
 		if err != nil {
 			return nil, err
 		}
@@ -414,7 +414,7 @@ func (e *phpEval) array(closing string) (any, error) {
 				return nil, errNotLiteral
 			}
 			key = k
-			if v, err = e.expr(); err != nil {
+			if v, err = e.entry(closing); err != nil {
 				return nil, err
 			}
 			if n, err := strconv.ParseInt(key, 10, 64); err == nil && n >= next {
@@ -435,6 +435,41 @@ func (e *phpEval) array(closing string) (any, error) {
 	}
 	e.i++
 	return arr, nil
+}
+
+// entry reads an array key or value. One that is not a literal is kept as
+// an unknownExpr (the rest of the array is still read): the error is only
+// for an array that cannot be followed.
+func (e *phpEval) entry(closing string) (any, error) {
+	start := e.i
+	v, err := e.expr()
+	if err == nil && (e.peek(",") || e.peek("=>") || e.peek(closing)) {
+		return v, nil
+	}
+	e.i = start
+	depth := 0
+	for {
+		t := e.toks[e.i]
+		if t.kind == tokEOF {
+			return nil, errNotLiteral
+		}
+		if t.kind == tokPunct {
+			switch t.text {
+			case "(", "[", "{":
+				depth++
+			case ")", "]", "}":
+				if depth == 0 {
+					return unknownExpr{strings.TrimSpace(e.src[e.toks[start].pos:t.pos])}, nil
+				}
+				depth--
+			case ",", "=>":
+				if depth == 0 {
+					return unknownExpr{strings.TrimSpace(e.src[e.toks[start].pos:t.pos])}, nil
+				}
+			}
+		}
+		e.i++
+	}
 }
 
 func parsePHPNumber(s string) (any, error) {

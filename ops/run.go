@@ -26,9 +26,21 @@ type Stats struct {
 	Final   bool          // the last report of the run
 }
 
-// ErrFailed is returned when a run finished but some sessions or lines
-// failed (each was reported to OnError).
+// ErrFailed is matched (errors.Is) by the error of a run that finished but
+// in which some sessions or lines failed, each reported to OnError.
 var ErrFailed = errors.New("some sessions failed")
+
+// failedError says how many of how many failed; it is ErrFailed.
+type failedError struct {
+	failed, of int64
+	unit       string
+}
+
+func (e failedError) Error() string {
+	return fmt.Sprintf("%d of %d %s failed", e.failed, e.of, e.unit)
+}
+
+func (e failedError) Is(target error) bool { return target == ErrFailed }
 
 // Common are the options Dump, Load and Find share.
 type Common struct {
@@ -50,6 +62,7 @@ type counters struct {
 	seen, done, changed, expired, failed atomic.Int64
 	mu                                   sync.Mutex // serializes the callbacks
 	opt                                  *Common
+	unit                                 string // what Seen counts: "sessions" or "lines"
 }
 
 func newCounters(opt *Common) *counters {
@@ -59,7 +72,7 @@ func newCounters(opt *Common) *counters {
 	if opt.ProgressEvery <= 0 {
 		opt.ProgressEvery = 5 * time.Second
 	}
-	return &counters{start: time.Now(), opt: opt}
+	return &counters{start: time.Now(), opt: opt, unit: "sessions"}
 }
 
 func (c *counters) stats(final bool) Stats {
@@ -106,7 +119,7 @@ func (c *counters) result(err error) (Stats, error) {
 		return st, err
 	}
 	if st.Failed > 0 {
-		return st, fmt.Errorf("%w: %d failed", ErrFailed, st.Failed)
+		return st, failedError{st.Failed, st.Seen, c.unit}
 	}
 	return st, nil
 }
@@ -261,6 +274,7 @@ const maxLine = 256 << 20
 // on; it then returns an error wrapping ErrFailed.
 func Load(ctx context.Context, r io.Reader, s handlers.Store, opt LoadOptions) (Stats, error) {
 	c := newCounters(&opt.Common)
+	c.unit = "lines"
 	h := s.Info().Handler
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
