@@ -29,6 +29,16 @@ func TestDALMPConformance(t *testing.T) {
 			SkipLocking: true,
 		})
 	})
+	t.Run("file", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		storetest.Run(t, storetest.Config{
+			Open: func(t *testing.T, extra url.Values) handlers.Store {
+				return filesOpen(t, "file://"+dir+"?"+dalmpWith(extra, "layout", "dalmp").Encode())
+			},
+			SkipLocking: true,
+		})
+	})
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		testenv.PHP(t) // only to skip with the server tests in -short mode

@@ -135,7 +135,7 @@ func openFiles(ctx context.Context, o *options) (Store, error) {
 	}
 	// The lifetimes PHP and CodeIgniter use by default, and how long
 	// phpsess waits for a lock (PHP itself waits forever).
-	c := parseCommon(o, []string{"native", "ci3", "ci4", "phalcon3", "phalcon4", "phalcon5"}, map[string]layoutDefaults{
+	c := parseCommon(o, []string{"native", "ci3", "ci4", "phalcon3", "phalcon4", "phalcon5", "dalmp"}, map[string]layoutDefaults{
 		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 		"ci3":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
 		"ci4":    {TTL: 7200 * time.Second, LockTimeout: 30 * time.Second},
@@ -143,7 +143,12 @@ func openFiles(ctx context.Context, o *options) (Store, error) {
 		"phalcon3": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 		"phalcon4": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
 		"phalcon5": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},
+		// dalmp layout: see dalmp.go
+		"dalmp": dalmpDefaults,
 	})
+	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
+		return openFilesDALMP(o, c)
+	}
 	s := &fileStore{lockTimeout: c.LockTimeout}
 	var err error
 	s.dir, err = fileURLDir(o)

@@ -111,26 +111,7 @@ func (sqliteDialect) NowPlus(arg string) string {
 
 // Columns reads PRAGMA table_info; SQLite declares no lengths.
 func (sqliteDialect) Columns(ctx context.Context, db *sql.DB, table string) (map[string]sqlColumn, error) {
-	rows, err := db.QueryContext(ctx, "SELECT name, type FROM pragma_table_info(?)", table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols := map[string]sqlColumn{}
-	for rows.Next() {
-		var name, typ string
-		if err := rows.Scan(&name, &typ); err != nil {
-			return nil, err
-		}
-		cols[strings.ToLower(name)] = sqlColumn{Type: strings.ToLower(typ)}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(cols) == 0 {
-		return nil, nil
-	}
-	return cols, nil
+	return sqlQueryColumns(ctx, db, "SELECT name, type, NULL, NULL FROM pragma_table_info(?)", table)
 }
 
 // errSQLiteNoLocks says SQLite has no advisory locks to share with PHP.
