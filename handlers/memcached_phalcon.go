@@ -74,7 +74,7 @@ func openMemcachedPhalcon(o *options, backend string, c common) (Store, error) {
 		lay.form.other = "phalcon4"
 	}
 	if pecl {
-		lay.form.other = "Libmemcached (memcached://)"
+		lay.form.other = "layout=native (PHP's own memcache handler)"
 	}
 	prefix := o.String("prefix", def)
 	if err := mcKeyPart("prefix", prefix); err != nil {

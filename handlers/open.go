@@ -15,7 +15,7 @@ import (
 
 // Schemes lists the URL schemes Open understands.
 func Schemes() []string {
-	return []string{"file", "redis", "rediss", "memcached", "memcache", "mysql", "postgres", "postgresql", "sqlite"}
+	return []string{"file", "redis", "rediss", "memcached", "memcache", "mysql", "postgres", "postgresql", "sqlite", "mongodb"}
 }
 
 // Open opens the store a URL names. The scheme picks the backend, layout=
@@ -43,6 +43,8 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 		s, err = openPostgres(ctx, o)
 	case "sqlite": // dalmp layout: see dalmp.go
 		s, err = openSQLite(ctx, o)
+	case "mongodb": // phalcon layouts: see mongo.go
+		s, err = openMongo(ctx, o)
 	case "":
 		return nil, fmt.Errorf("store URL %q has no scheme (want one of %s)", Redact(rawURL), strings.Join(Schemes(), ", "))
 	default:

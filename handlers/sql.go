@@ -33,6 +33,8 @@ func sqlLayoutDefaults() map[string]layoutDefaults {
 	d := layoutDefaults{TTL: 7200 * time.Second, LockTimeout: 300 * time.Second}
 	return map[string]layoutDefaults{"ci3": d, "ci4": d,
 		"dalmp": dalmpDefaults, // dalmp layout: see dalmp.go
+		// phalcon layouts: see sql_incubator.go
+		"incubator": sqlIncubatorDefaults(), "handlersocket": sqlIncubatorDefaults(),
 	}
 }
 
@@ -63,9 +65,13 @@ func openPostgres(ctx context.Context, o *options) (Store, error) {
 
 func openSQL(ctx context.Context, o *options, d sqlDialect) (Store, error) {
 	// The layouts, the default first; both databases take the same ones.
-	c := parseCommon(o, []string{"ci4", "ci3", "dalmp"}, sqlLayoutDefaults())
+	c := parseCommon(o, []string{"ci4", "ci3", "dalmp", "incubator", "handlersocket"}, sqlLayoutDefaults())
 	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
 		return openSQLDALMP(ctx, o, d, c)
+	}
+	switch c.Layout {
+	case "incubator", "handlersocket": // phalcon layouts: see sql_incubator.go
+		return openSQLIncubator(ctx, o, d, c)
 	}
 	// Every layout is CodeIgniter's so far; other layouts (Phalcon, DALMP)
 	// dispatch on c.Layout here.
