@@ -84,8 +84,9 @@ values such as {"$object": {...}} (see README.md, "The JSON form").
 With one input (a file, or standard input when none is given or "-"), decode
 prints the data. With several files or a directory, it prints one JSON line per
 session: {"id": ..., "file": ..., "handler": ..., "data": ...}, where id is the
-file name without --prefix. A payload that cannot be decoded is reported on
-stderr with its file and byte offset, and the exit code is non-zero.`,
+file name without --prefix (PHP's sess_ and CodeIgniter's ci_session by
+default). A payload that cannot be decoded is reported on stderr with its file
+and byte offset, and the exit code is non-zero.`,
 		Example: `  # a session file written by PHP's files handler
   phpsess decode /var/lib/php/sessions/sess_k3j5...
 
@@ -126,7 +127,7 @@ stderr with its file and byte offset, and the exit code is non-zero.`,
 	}
 	f := c.Flags()
 	f.StringVar(&handler, "handler", "php", "session.serialize_handler that wrote the data: php, php_binary, php_serialize, serialize (one value) or auto")
-	f.StringVar(&prefix, "prefix", "sess_", "file name prefix to strip to get the session id, with several files")
+	f.StringVar(&prefix, "prefix", "sess_,ci_session", "file name prefixes to strip to get the session id, with several files (comma-separated: PHP's sess_, CodeIgniter's cookie name)")
 	f.BoolVar(&pretty, "pretty", false, "indent the JSON")
 	f.IntVar(&maxDepth, "max-depth", phpserialize.DefaultMaxDepth, "refuse arrays and objects nested deeper than this (PHP's unserialize_max_depth)")
 	_ = c.RegisterFlagCompletionFunc("handler", completeHandlers)
@@ -171,7 +172,7 @@ func (a *app) decodeMany(args []string, h handlerFlag, prefix string, pretty boo
 			out, used, err = decodePayload(h, data, maxDepth)
 			if err == nil {
 				line := []byte(`{"id":`)
-				line = appendJSONString(line, strings.TrimPrefix(filepath.Base(file), prefix))
+				line = appendJSONString(line, trimAnyPrefix(filepath.Base(file), prefix))
 				line = append(line, `,"file":`...)
 				line = appendJSONString(line, file)
 				line = append(line, `,"handler":"`...)
@@ -193,6 +194,17 @@ func (a *app) decodeMany(args []string, h handlerFlag, prefix string, pretty boo
 		return withCode(ExitPartial, fmt.Errorf("%d of %d files could not be decoded", failed, len(files)))
 	}
 	return nil
+}
+
+// trimAnyPrefix removes the first of the comma-separated prefixes that name
+// starts with.
+func trimAnyPrefix(name, prefixes string) string {
+	for _, p := range strings.Split(prefixes, ",") {
+		if p != "" && strings.HasPrefix(name, p) {
+			return name[len(p):]
+		}
+	}
+	return name
 }
 
 func appendJSONString(dst []byte, s string) []byte {

@@ -19,8 +19,8 @@ func (a *app) dumpCmd() *cobra.Command {
 		Short: "Print every session of a store as JSON lines, for a backup or a move",
 		Long: `Dump streams every session of STORE to standard output, one JSON line each:
 
-  {"id":"k3j5...","ttl":1432,"modified":"2026-05-01T10:00:00Z","ip":"10.0.0.7",
-   "ref":"user-42","handler":"php","data":{"user_id":42}}
+    {"id":"k3j5...","ttl":1432,"modified":"2026-05-01T10:00:00Z","ip":"10.0.0.7",
+     "ref":"user-42","handler":"php","data":{"user_id":42}}
 
 ttl is the remaining lifetime in seconds (0: expired, kept by the store until
 its GC; absent when the store cannot say), modified the last write where the

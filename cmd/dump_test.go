@@ -261,3 +261,22 @@ func TestLoadReportsLines(t *testing.T) {
 		t.Errorf("load --raw: exit %d, %s", code, stderr)
 	}
 }
+
+// TestDecodeCodeIgniterFileNames: decode of a copy of CodeIgniter's session
+// directory gives ids without the cookie name, as of PHP's without sess_.
+func TestDecodeCodeIgniterFileNames(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ci_session1lh4m9qqkhb9su1epvpuo9vu78t3jg12"), []byte(`a|i:1;`), 0o600)
+	os.WriteFile(filepath.Join(dir, "sess_k3j5"), []byte(`b|i:2;`), 0o600)
+	out, stderr, code := run(t, "", "decode", dir)
+	want := `{"id":"1lh4m9qqkhb9su1epvpuo9vu78t3jg12","file":"` + dir + `/ci_session1lh4m9qqkhb9su1epvpuo9vu78t3jg12","handler":"php","data":{"a":1}}
+{"id":"k3j5","file":"` + dir + `/sess_k3j5","handler":"php","data":{"b":2}}
+`
+	if code != 0 || out != want {
+		t.Fatalf("exit %d, %s\ngot\n%s\nwant\n%s", code, stderr, out, want)
+	}
+	out, _, _ = run(t, "", "decode", "--prefix", "app_sess", dir)
+	if !strings.Contains(out, `"id":"ci_session1lh4m9qqkhb9su1epvpuo9vu78t3jg12"`) {
+		t.Errorf("--prefix app_sess: %s", out)
+	}
+}

@@ -15,10 +15,10 @@ import (
 const whereHelp = `
 --where is a condition on the decoded session data:
 
-  PATH OP VALUE     OP is = != < <= > >= ~ (regexp) !~ ; VALUE a JSON literal:
-                    42, -1.5, "text", true, false, null
-  PATH exists       the variable or key is there (even if null)
-  not C, C and C, C or C, ( C )
+    PATH OP VALUE     OP is = != < <= > >= ~ (regexp) !~ ; VALUE a JSON
+                      literal: 42, -1.5, "text", true, false, null
+    PATH exists       the variable or key is there (even if null)
+    not C, C and C, C or C, ( C )
 
 PATH walks session variables, array keys and object properties: user.id is
 $_SESSION['user']['id']; roles[0] the element with int key 0; roles[*] any
