@@ -87,6 +87,7 @@ layouts of PHP's own save handlers, CodeIgniter, Phalcon and DALMP.`,
 		a.findCmd(),
 		a.detectCmd(),
 		a.manCmd(),
+		a.refsCmd(),
 	)
 	return root
 }
