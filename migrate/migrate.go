@@ -551,26 +551,14 @@ func (m *migration) lifetime(rec *handlers.Record) (time.Duration, bool) {
 	return 0, false // unknown: the target's default lifetime
 }
 
-// convert re-encodes a payload from one session encoding to another. The
-// bytes are kept as they are when both use the same encoding.
+// convert re-encodes a payload from one session encoding to another,
+// references renumbered. The bytes are kept as they are when both use the
+// same encoding.
 func convert(data []byte, from, to phpserialize.Handler) ([]byte, error) {
-	sess, err := phpserialize.DecodeSession(from, data)
-	if err != nil {
+	if _, err := phpserialize.DecodeSession(from, data); err != nil {
 		return nil, fmt.Errorf("cannot decode the %s payload (PHP could not either): %w", from, err)
 	}
-	if from == to {
-		return data, nil
-	}
-	if to != phpserialize.HandlerPHPSerialize {
-		// php and php_binary keep string names only: a php_serialize int key
-		// cannot be carried over exactly.
-		for _, e := range sess.Entries() {
-			if e.Key.IsInt() {
-				return nil, fmt.Errorf("session variable %d has an int key, which PHP's %s handler cannot store", e.Key.Int(), to)
-			}
-		}
-	}
-	out, err := phpserialize.EncodeSession(to, sess)
+	out, err := phpserialize.ConvertSession(from, to, data)
 	if err != nil {
 		return nil, fmt.Errorf("cannot convert from %s to %s: %w", from, to, err)
 	}
@@ -586,6 +574,9 @@ func sameData(a []byte, ha phpserialize.Handler, b []byte, hb phpserialize.Handl
 	sb, err := phpserialize.DecodeSession(hb, b)
 	if err != nil {
 		return fmt.Errorf("the target's payload does not decode: %w", err)
+	}
+	if err := phpserialize.RenumberSessionRefs(sa, ha, hb); err != nil {
+		return err
 	}
 	if !normalized(sa).Equal(normalized(sb)) {
 		return errors.New("the target's data differs from the source's")

@@ -242,40 +242,5 @@ func (l *Line) Record(h phpserialize.Handler, mode RawMode) (*handlers.Record, e
 // php_serialize numbers its outer array as slot 1, so every value's slot is
 // one more than in php and php_binary, which have no outer array.
 func renumberRefs(sess *phpserialize.Array, from, to phpserialize.Handler) error {
-	delta := 0
-	switch {
-	case from == to:
-	case to == phpserialize.HandlerPHPSerialize:
-		delta = 1
-	case from == phpserialize.HandlerPHPSerialize:
-		delta = -1
-	}
-	if delta == 0 {
-		return nil
-	}
-	return shiftRefs(sess, delta, to, "")
-}
-
-func shiftRefs(a *phpserialize.Array, delta int, to phpserialize.Handler, path string) error {
-	for _, e := range a.Entries() {
-		v := e.Value
-		p := path + "[" + strconv.Quote(e.Key.String()) + "]"
-		switch v.Kind() {
-		case phpserialize.KindObjectRef, phpserialize.KindRef:
-			n := v.Slot() + delta
-			if n < 1 {
-				return fmt.Errorf("%s is a reference to the whole session, which the %s handler cannot write", p, to)
-			}
-			if v.Kind() == phpserialize.KindRef {
-				a.Set(e.Key, phpserialize.Ref(n))
-			} else {
-				a.Set(e.Key, phpserialize.ObjectRef(n))
-			}
-		case phpserialize.KindArray, phpserialize.KindObject:
-			if err := shiftRefs(v.Array(), delta, to, p); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return phpserialize.RenumberSessionRefs(sess, from, to)
 }

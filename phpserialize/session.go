@@ -226,3 +226,73 @@ func DetectHandler(data []byte) (Handler, error) {
 	}
 	return "", ErrUnknownEncoding
 }
+
+// RenumberSessionRefs rewrites the r: and R: slot numbers in sess, decoded
+// with handler from, so that they point at the same values once sess is
+// encoded with handler to. php_serialize counts the session array itself as
+// slot 1 and php and php_binary do not, so moving between them shifts every
+// slot by one. A reference to the whole php_serialize session has no
+// equivalent in php or php_binary: that is an error, and sess is then
+// partly renumbered.
+func RenumberSessionRefs(sess *Array, from, to Handler) error {
+	delta := 0
+	switch {
+	case from == to:
+	case to == HandlerPHPSerialize:
+		delta = 1
+	case from == HandlerPHPSerialize:
+		delta = -1
+	}
+	if delta == 0 {
+		return nil
+	}
+	return shiftRefs(sess, delta, to, 0)
+}
+
+func shiftRefs(a *Array, delta int, to Handler, depth int) error {
+	if depth > maxDepthCap {
+		return &EncodeError{Msg: "nesting too deep to renumber references"}
+	}
+	for i := range a.Entries() {
+		v := &a.entries[i].Value
+		switch v.kind {
+		case KindObjectRef, KindRef:
+			n := int(v.num) + delta
+			if n < 1 {
+				return &EncodeError{Path: fmt.Sprintf("[%q]", a.entries[i].Key.String()), Msg: fmt.Sprintf("a reference to the whole session, which the %s handler cannot write", to)}
+			}
+			v.num = uint64(n)
+		case KindArray, KindObject:
+			if err := shiftRefs(v.arr, delta, to, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ConvertSession re-encodes a session payload written with handler from
+// into handler to, renumbering references. The bytes are returned as they
+// are when both handlers are the same (after checking that they decode).
+// A session that cannot be carried over exactly (an int key into php or
+// php_binary, a name with '|' into php, ...) is an error.
+func ConvertSession(from, to Handler, data []byte) ([]byte, error) {
+	sess, err := DecodeSession(from, data)
+	if err != nil {
+		return nil, err
+	}
+	if from == to {
+		return data, nil
+	}
+	if to != HandlerPHPSerialize {
+		for _, e := range sess.Entries() {
+			if !e.Key.isStr {
+				return nil, &EncodeError{Msg: fmt.Sprintf("session variable %d has an int key, which PHP's %s handler cannot store", e.Key.num, to)}
+			}
+		}
+	}
+	if err := RenumberSessionRefs(sess, from, to); err != nil {
+		return nil, err
+	}
+	return EncodeSession(to, sess)
+}
