@@ -54,6 +54,7 @@ type redisDALMPStore struct {
 	c    *redis.Client
 	info Info
 	keys dalmpCacheOpts
+	form payloadForm   // PHPSTR, always: DALMP's cache serializes its values
 	del  *redis.Script // DestroyRef's checked HDEL + DEL
 	gc   *redis.Script // GC's checked HDEL
 }
@@ -119,6 +120,7 @@ func openRedisDALMP(ctx context.Context, o *options, c common) (Store, error) {
 	s := &redisDALMPStore{
 		info: Info{URL: o.URL.Redacted(), Backend: redisBackend, Layout: dalmpLayout, Handler: c.Handler, TTL: c.TTL},
 		keys: keys,
+		form: payloadForm{layout: dalmpLayout, wrapped: true, handler: c.Handler, other: "phpredis (layout=native) or Phalcon 3"},
 		del:  redis.NewScript(redisDALMPDelLua),
 		gc:   redis.NewScript(redisDALMPGCLua),
 		c:    redis.NewClient(ropts),
@@ -185,7 +187,7 @@ func (s *redisDALMPStore) Read(ctx context.Context, id string) (*Record, error) 
 	if err != nil {
 		return nil, s.fail("read", id, err)
 	}
-	data, err := dalmpPHPUnstring(raw)
+	data, err := s.form.decode(raw)
 	if err != nil {
 		return nil, s.fail("read", id, err)
 	}
@@ -216,7 +218,7 @@ func (s *redisDALMPStore) Write(ctx context.Context, rec *Record) error {
 	key := s.keys.key(rec.ID)
 	expiry := time.Now().Unix() + secs
 	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Do(ctx, "SETEX", key, secs, dalmpPHPString(rec.Data))
+		p.Do(ctx, "SETEX", key, secs, s.form.encode(rec.Data))
 		if ref != "" {
 			p.HSet(ctx, s.keys.refIndex, key, ref+"|"+strconv.FormatInt(expiry, 10))
 			p.Expire(ctx, s.keys.refIndex, dalmpRefIndexTTL)

@@ -276,7 +276,7 @@ func (s *sqlDALMPStore) Read(ctx context.Context, id string) (*Record, error) {
 
 // dataArg is the data column's argument: bytes for a binary column, else
 // a string in the connection's character set, after checking that the
-// column's UTF-8 can hold it.
+// column's UTF-8 can hold it (ErrNotText).
 func (s *sqlDALMPStore) dataArg(data []byte) (any, error) {
 	if s.binData {
 		if data == nil {
@@ -284,12 +284,11 @@ func (s *sqlDALMPStore) dataArg(data []byte) (any, error) {
 		}
 		return data, nil
 	}
-	switch {
-	case s.utf8mb == 0:
-	case !utf8.Valid(data):
-		return nil, fmt.Errorf("the payload is not valid UTF-8, which the utf8 data column of DALMP's table cannot hold (PHP's write would fail too); nothing was written")
-	case s.utf8mb == 3 && strings.IndexFunc(string(data), func(r rune) bool { return r > 0xffff }) >= 0:
-		return nil, fmt.Errorf("the payload holds a 4-byte UTF-8 character (such as an emoji), which the utf8 (utf8mb3) data column of DALMP's table cannot hold (PHP's write would fail too); nothing was written")
+	if s.utf8mb != 0 {
+		rules := textRules{what: "the utf8 data column of DALMP's table", bmp: s.utf8mb == 3}
+		if err := rules.check(data); err != nil {
+			return nil, fmt.Errorf("%w (PHP's write would fail too); nothing was written", err)
+		}
 	}
 	return string(data), nil
 }
