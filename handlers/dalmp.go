@@ -215,7 +215,7 @@ func phpNumeric(s string) (phpNumber, bool) {
 	}
 	if !dot && !exp {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return phpNumber{isInt: true, i: i}, true
+			return phpNumber{isInt: true, i: i, f: float64(i)}, true
 		}
 	}
 	f, err := strconv.ParseFloat(s, 64)

@@ -650,3 +650,34 @@ func TestDALMPCacheKey(t *testing.T) {
 		t.Fatalf("DALMPCacheKey = %s", got)
 	}
 }
+
+// TestDALMPRefMatching compares which index entries PHP's getSessionRef
+// (PHP 8's ==) and Go's SessionsByRef find, for references spelled alike.
+func TestDALMPRefMatching(t *testing.T) {
+	addr := testenv.Redis(t)
+	host, port, _ := net.SplitHostPort(addr)
+	key := dalmpSessionsKey + "/matching"
+	s := openRedisStore(t, "redis://"+addr+"/0?layout=dalmp&sessions_key="+url.QueryEscape(key))
+	php := newDALMPPHP(t, map[string]any{"backend": "redis", "host": host, "port": port, "sessions_key": key})
+	ctx := tctx(t)
+	for _, ref := range []string{"37", "abc", "1e1", "10", "-5", " 37"} {
+		if err := s.Write(ctx, &handlers.Record{ID: storetest.NewID(), Data: []byte("a|i:1;"), Meta: handlers.Meta{Ref: ref}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"37", "037", "37.0", " 37", "abc", "ABC", "10", "1e1", "-5", "-5.0", "x"} {
+		var want []string
+		for k := range php.run(t, "ref", "find", q).refs(t) {
+			want = append(want, k)
+		}
+		got, err := s.(handlers.Referencer).SessionsByRef(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("reference %q: Go finds %d sessions, PHP %d", q, len(got), len(want))
+		}
+	}
+}
