@@ -578,6 +578,10 @@ func TestDALMPMySQLCharset(t *testing.T) {
 	if out := php.run(t, "read", "id", id); !bytes.Equal(out.Data, good) {
 		t.Fatalf("PHP read %q, want %q", out.Data, good)
 	}
+	// the ts column MySQL fills on every write is Record.Modified
+	if rec, err := s.Read(ctx, id); err != nil || time.Since(rec.Modified).Abs() > 5*time.Second {
+		t.Errorf("Modified = %v, %v; want the time of the write", rec.Modified, err)
+	}
 }
 
 // TestDALMPRedisRewrite: DALMP's Redis write() answers false when the index
