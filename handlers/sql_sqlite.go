@@ -53,7 +53,13 @@ const sqliteBusyDefault = 5 * time.Second
 func (sqliteDialect) Open(ctx context.Context, o *options) (*sql.DB, error) {
 	u := o.URL
 	busy := o.Duration("busy_timeout", sqliteBusyDefault)
-	create := o.Bool("create_table", false)
+	create := false
+	// create_table= is read (and its value checked) by openSQLDALMP; here
+	// only whether it says on
+	switch strings.ToLower(o.String("create_table", "")) {
+	case "1", "on", "true", "yes":
+		create = true
+	}
 	if u.Host != "" && u.Host != "localhost" {
 		return nil, fmt.Errorf("sqlite URL host %q: want a local file, sqlite:///path/to/file.db", u.Host)
 	}
