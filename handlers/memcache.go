@@ -54,6 +54,8 @@ func openMemcache(_ context.Context, o *options) (Store, error) {
 		// phalcon layouts: see memcached_phalcon.go
 		"phalcon3": mcPhalconDefaults("phalcon3"),
 	})
+	// distribution=, hash=, redundancy=: see memcached_selectors.go
+	mcPoolOptions(o, "memcache", c.Layout)
 	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
 		return openMemcacheDALMP(o, "memcache", c)
 	}
@@ -69,7 +71,11 @@ func openMemcache(_ context.Context, o *options) (Store, error) {
 	if err := o.Err(); err != nil {
 		return nil, err
 	}
-	return newMCStore(o, "memcache", c, prefix, "", lay, timeout)
+	s, err := newMCStore(o, "memcache", c, prefix, "", lay, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return peclSessionCopies(o, s, timeout) // memcache.session_redundancy: see memcached_selectors.go
 }
 
 // pecl memcache's value flags (memcache_pool.h).

@@ -46,13 +46,9 @@ import (
 // Servers. The URL names one server or a comma-separated list
 // (memcached://10.0.0.1:11211,10.0.0.2:11211); the port defaults to 11211,
 // and memcached:///path/to/socket names a unix socket. Keys are spread over
-// the list by a gomemcache ServerSelector. Today that is gomemcache's own
-// crc32 ServerList, which is right for one server but not what PHP does
-// with several (php-memcached's session handler uses ketama over the id
-// without the prefix; the Memcached class one-at-a-time modulo; pecl
-// memcache its own crc32 continuum). A PHP-compatible selector only has to
-// implement memcache.ServerSelector: everything here, the raw connections
-// included, picks servers through it (newMCClient).
+// the list by a gomemcache ServerSelector that picks the server the layout's
+// PHP client picks (memcached_selectors.go); everything here, the raw
+// connections included, goes through it (newMCClient).
 
 // mcMaxKey is memcached's longest key (KEY_MAX_LENGTH).
 const mcMaxKey = 250
@@ -131,6 +127,8 @@ func openMemcached(_ context.Context, o *options) (Store, error) {
 		"phalcon4": mcPhalconDefaults("phalcon4"),
 		"phalcon5": mcPhalconDefaults("phalcon5"),
 	})
+	// distribution=, hash=, hash_with_prefix=: see memcached_selectors.go
+	mcPoolOptions(o, "memcached", c.Layout)
 	if c.Layout == dalmpLayout { // dalmp layout: see dalmp.go
 		return openMemcacheDALMP(o, "memcached", c)
 	}
@@ -162,13 +160,9 @@ func newMCStore(o *options, backend string, c common, prefix, ip string, lay mcL
 	if timeout <= 0 {
 		return nil, fmt.Errorf("timeout=%v: want a positive duration", timeout)
 	}
-	servers, err := mcServers(o.URL)
+	sel, _, err := newMCSelector(o, backend, c.Layout, prefix) // PHP's server choice: see memcached_selectors.go
 	if err != nil {
 		return nil, err
-	}
-	sel := new(memcache.ServerList)
-	if err := sel.SetServers(servers...); err != nil {
-		return nil, fmt.Errorf("memcached servers %s: %w", strings.Join(servers, ","), err)
 	}
 	return &mcStore{
 		info: Info{
