@@ -29,7 +29,8 @@ has nothing to do and says so.
 			defer s.Close()
 			gc, ok := s.(handlers.Collector)
 			if !ok {
-				fmt.Fprintf(a.stderr, "phpsess: %s expires sessions itself; nothing to collect\n", s.Info().Backend)
+				info := s.Info()
+				fmt.Fprintf(a.stderr, "phpsess: %s stores in the %s layout have no garbage collection to run: the server expires their sessions, or (DALMP files, PHP's files at depth > 0) PHP never collects them either\n", info.Backend, info.Layout)
 				return nil
 			}
 			n, err := gc.GC(ctx)

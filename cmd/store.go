@@ -18,10 +18,16 @@ STORE is a URL: the scheme picks the backend, layout= the framework layout.
   file:///app/writable/session?layout=ci4           CodeIgniter 4 files
   redis://127.0.0.1:6379/0                          phpredis (PHPREDIS_SESSION:<id>)
   redis://127.0.0.1:6379?layout=ci3                 CodeIgniter 3 Redis (ci_session:<id>)
+  redis://127.0.0.1:6379?layout=phalcon5            Phalcon 5 Redis (sess-reds-<id>)
+  redis+cluster://10.0.0.1:7000,10.0.0.2:7000       Redis Cluster (also redis+sentinel://)
   memcached://127.0.0.1:11211                       php-memcached (memc.sess.key.<id>)
   memcache://127.0.0.1:11211                        pecl memcache (<id>)
   mysql://user:pass@127.0.0.1:3306/app?layout=ci4   CodeIgniter 4 database
   postgres://user:pass@127.0.0.1/app?layout=ci3     CodeIgniter 3 database
+  mysql://user:pass@db/app?layout=incubator         Phalcon incubator Database
+  mongodb://127.0.0.1:27017/app?layout=incubator    Phalcon incubator Mongo
+  sqlite:///var/lib/app/dalmp.db?layout=dalmp       DALMP SQLite (also dalmp on file, redis,
+                                                    memcache, mysql)
 Options every store takes: handler=php|php_binary|php_serialize (PHP's
 session.serialize_handler, default php), ttl=SECONDS, lock=on|off,
 lock_timeout=SECONDS. README.md lists each backend's own options.`
