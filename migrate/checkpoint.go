@@ -76,13 +76,12 @@ func (c *checkpoint) Done(id string) bool {
 	return ok
 }
 
-// Each calls fn with every finished session's id and payload hashes.
-func (c *checkpoint) Each(fn func(id, data uint64)) {
+// Hash returns the payload hash session id was copied with.
+func (c *checkpoint) Hash(id string) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, v := range c.done {
-		fn(k, v)
-	}
+	h, ok := c.done[idHash(id)]
+	return h, ok
 }
 
 // Add records that session id was copied with the given payload hash.

@@ -144,7 +144,7 @@ type migration struct {
 	ckpt     *checkpoint
 	mu       sync.Mutex
 	failures []Failure
-	copied   map[uint64]uint64 // id hash -> payload hash, for the final pass
+	copied   map[uint64]uint64 // id hash -> payload hash, for the final pass (without a checkpoint)
 	log      *slog.Logger
 }
 
@@ -188,9 +188,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Rate > 0 {
 		m.limiter = rate.NewLimiter(rate.Limit(opt.Rate), max(1, int(opt.Rate/10)))
 	}
-	if opt.FinalPass && !opt.DryRun && !opt.Move {
-		m.copied = make(map[uint64]uint64)
-	}
+	finalPass := opt.FinalPass && !opt.DryRun && !opt.Move
 	m.c.total.Store(-1)
 	if cn, ok := opt.From.(handlers.Counter); ok {
 		if n, err := cn.Count(ctx); err == nil {
@@ -204,16 +202,15 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}
 		m.ckpt = ck
 		defer ck.Close()
-		if m.copied != nil {
-			ck.Each(func(id, data uint64) { m.copied[id] = data })
-		}
+	} else if finalPass {
+		m.copied = make(map[uint64]uint64) // with a checkpoint, its own map serves
 	}
 	stopProgress := m.progress(ctx)
 	err := m.pass(ctx, lister, false)
 	if err == nil && opt.OnPassDone != nil {
 		opt.OnPassDone(1)
 	}
-	if err == nil && m.copied != nil {
+	if err == nil && finalPass {
 		if err = m.pass(ctx, lister, true); err == nil && opt.OnPassDone != nil {
 			opt.OnPassDone(2)
 		}
@@ -384,10 +381,7 @@ func (w *worker) one(ctx context.Context, id string) error {
 		return m.fail(id, err)
 	}
 	if w.final {
-		m.mu.Lock()
-		prev, seen := m.copied[idHash(id)]
-		m.mu.Unlock()
-		if seen && prev == dataHash(rec.Data) {
+		if prev, seen := m.copiedHash(id); seen && prev == dataHash(rec.Data) {
 			return nil
 		}
 	}
@@ -518,14 +512,29 @@ func (w *worker) done(ctx context.Context, src, out *handlers.Record, lk handler
 		m.c.copied.Add(1)
 	}
 	m.c.bytes.Add(int64(len(out.Data)))
-	h := dataHash(src.Data)
+	return m.recordCopied(out.ID, dataHash(src.Data))
+}
+
+// copiedHash returns the payload hash a session was copied with, for the
+// final pass: 16 bytes a session, in the checkpoint's map when there is one.
+func (m *migration) copiedHash(id string) (uint64, bool) {
+	if m.ckpt != nil {
+		return m.ckpt.Hash(id)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, ok := m.copied[idHash(id)]
+	return h, ok
+}
+
+func (m *migration) recordCopied(id string, h uint64) error {
+	if m.ckpt != nil {
+		return m.ckpt.Add(id, h)
+	}
 	if m.copied != nil {
 		m.mu.Lock()
-		m.copied[idHash(out.ID)] = h
+		m.copied[idHash(id)] = h
 		m.mu.Unlock()
-	}
-	if m.ckpt != nil {
-		return m.ckpt.Add(out.ID, h)
 	}
 	return nil
 }
