@@ -162,6 +162,13 @@ type BatchWriter interface {
 	WriteBatch(ctx context.Context, recs []*Record) error
 }
 
+// BatchReader is a Store that can read many sessions in one round trip
+// (pipelining), for migrations and dumps. recs[i] is the session ids[i], or
+// nil where it does not exist; it reads as Read would, without locks.
+type BatchReader interface {
+	ReadBatch(ctx context.Context, ids []string) ([]*Record, error)
+}
+
 // Update reads session id, calls fn with it (a new empty Record when the
 // session does not exist), and writes the result, all under the session's
 // lock when the store has locking on. If fn returns an error, nothing is

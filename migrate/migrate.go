@@ -5,6 +5,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -281,12 +282,7 @@ func (m *migration) pass(ctx context.Context, l handlers.Lister, final bool) err
 		go func() {
 			defer wg.Done()
 			w := &worker{m: m, final: final}
-			for id := range ids {
-				if err := w.one(ctx, id); err != nil {
-					cancel(err)
-				}
-			}
-			if err := w.flush(ctx); err != nil {
+			if err := w.run(ctx, ids); err != nil {
 				cancel(err)
 			}
 		}()
@@ -341,25 +337,111 @@ type worker struct {
 	srcs  []*handlers.Record
 }
 
-func (w *worker) one(ctx context.Context, id string) error {
+// run copies the ids it receives, in batches where the stores allow: up to
+// BatchSize ids that are already waiting are read in one round trip from a
+// handlers.BatchReader source (not with Lock, which goes one session at a
+// time), written in one to a handlers.BatchWriter target, and read back in
+// one for Verify.
+func (w *worker) run(ctx context.Context, ids <-chan string) error {
+	batch := make([]string, 0, w.m.opt.BatchSize)
+	for id := range ids {
+		batch = append(batch[:0], id)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case next, ok := <-ids:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, next)
+			default:
+				break drain
+			}
+		}
+		if err := w.many(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return w.flush(ctx)
+}
+
+// skip applies --match and the checkpoint, and reports whether id is left out.
+func (w *worker) skip(id string) bool {
 	m := w.m
 	if m.opt.Match != "" {
 		if ok, _ := path.Match(m.opt.Match, id); !ok {
 			if !w.final {
 				m.c.skipped.Add(1)
 			}
-			return nil
+			return true
 		}
 	}
 	if !w.final && m.ckpt != nil && m.ckpt.Done(id) {
 		m.c.resumed.Add(1)
+		return true
+	}
+	return false
+}
+
+func (w *worker) many(ctx context.Context, ids []string) error {
+	m := w.m
+	todo := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !w.skip(id) {
+			todo = append(todo, id)
+		}
+	}
+	br, ok := m.opt.From.(handlers.BatchReader)
+	if !ok || m.opt.Lock || len(todo) < 2 {
+		for _, id := range todo {
+			if err := w.one(ctx, id); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if m.limiter != nil {
-		if err := m.limiter.Wait(ctx); err != nil {
+		if err := m.limiter.WaitN(ctx, min(len(todo), m.limiter.Burst())); err != nil {
 			return err
 		}
 	}
+	recs, err := br.ReadBatch(ctx, todo)
+	if err != nil {
+		// one at a time, so that one bad session does not fail the others
+		for _, id := range todo {
+			if err := w.read(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, rec := range recs {
+		if rec == nil {
+			if !w.final {
+				m.c.expired.Add(1)
+			}
+			continue
+		}
+		rec.ID = todo[i]
+		if err := w.process(ctx, rec, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) one(ctx context.Context, id string) error {
+	if w.m.limiter != nil {
+		if err := w.m.limiter.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return w.read(ctx, id)
+}
+
+// read reads one session, under the source's lock with Lock, and copies it.
+func (w *worker) read(ctx context.Context, id string) error {
+	m := w.m
 	var rec *handlers.Record
 	var lk handlers.Locked
 	var err error
@@ -380,6 +462,13 @@ func (w *worker) one(ctx context.Context, id string) error {
 	if err != nil {
 		return m.fail(id, err)
 	}
+	return w.process(ctx, rec, lk)
+}
+
+// process copies one session read from the source (lk: its held lock).
+func (w *worker) process(ctx context.Context, rec *handlers.Record, lk handlers.Locked) error {
+	m := w.m
+	id := rec.ID
 	if w.final {
 		if prev, seen := m.copiedHash(id); seen && prev == dataHash(rec.Data) {
 			return nil
@@ -425,7 +514,7 @@ func (w *worker) one(ctx context.Context, id string) error {
 	if err := m.opt.To.Write(ctx, out); err != nil {
 		return m.fail(id, fmt.Errorf("write to %s: %w", m.to.Backend, err))
 	}
-	return w.done(ctx, rec, out, lk)
+	return w.done(ctx, rec, out, lk, nil)
 }
 
 // keepTarget applies the conflict policy.
@@ -467,25 +556,49 @@ func (w *worker) flushWith(ctx context.Context, bw handlers.BatchWriter) error {
 				}
 				continue
 			}
-			if err := w.done(ctx, srcs[i], r, nil); err != nil {
+			if err := w.done(ctx, srcs[i], r, nil, nil); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+	var backs []*handlers.Record
+	if br, ok := w.m.opt.To.(handlers.BatchReader); ok && w.m.opt.Verify {
+		ids := make([]string, len(batch))
+		for i, r := range batch {
+			ids[i] = r.ID
+		}
+		backs, _ = br.ReadBatch(ctx, ids) // on error, done reads each back itself
+	}
 	for i, r := range batch {
-		if err := w.done(ctx, srcs[i], r, nil); err != nil {
+		var back *handlers.Record
+		if backs != nil {
+			if back = backs[i]; back == nil {
+				back = notThere
+			}
+		}
+		if err := w.done(ctx, srcs[i], r, nil, back); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// notThere marks a session a batched read-back did not find.
+var notThere = &handlers.Record{}
+
 // done runs after a session was written: verify, move, count, checkpoint.
-func (w *worker) done(ctx context.Context, src, out *handlers.Record, lk handlers.Locked) error {
+// back is the session as read back from the target, if it was already
+// (notThere: it was not there); nil to read it here.
+func (w *worker) done(ctx context.Context, src, out *handlers.Record, lk handlers.Locked, back *handlers.Record) error {
 	m := w.m
 	if m.opt.Verify {
-		back, err := m.opt.To.Read(ctx, out.ID)
+		var err error
+		if back == nil {
+			back, err = m.opt.To.Read(ctx, out.ID)
+		} else if back == notThere {
+			err = handlers.ErrNotFound
+		}
 		if err != nil {
 			return m.fail(out.ID, fmt.Errorf("verify: read back from %s: %w", m.to.Backend, err))
 		}
@@ -576,6 +689,9 @@ func convert(data []byte, from, to phpserialize.Handler) ([]byte, error) {
 
 // sameData compares two payloads by what PHP would see in $_SESSION.
 func sameData(a []byte, ha phpserialize.Handler, b []byte, hb phpserialize.Handler) error {
+	if ha == hb && bytes.Equal(a, b) {
+		return nil // the same bytes in the same encoding: the same data
+	}
 	sa, err := phpserialize.DecodeSession(ha, a)
 	if err != nil {
 		return err
