@@ -30,9 +30,10 @@ func poolCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// poolPHP runs a PHP script with args (and -d ini settings) and returns its
-// output.
-func poolPHP(t testing.TB, ini map[string]string, script string, args ...string) string {
+// RunPHP runs a PHP script with args and -d ini settings and returns its
+// output; anything on stderr fails t. Exported for the tests of package
+// handlers_test.
+func RunPHP(t testing.TB, ini map[string]string, script string, args ...string) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "pool.php")
 	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
@@ -178,7 +179,7 @@ func TestMemcachedSelectorsMatchPHPClasses(t *testing.T) {
 			if c.before == nil {
 				cfg, _ = json.Marshal(map[string]any{"client": c.client, "after": c.after, "servers": c.servers})
 			}
-			out := strings.Fields(poolPHP(t, c.ini, poolClassScript, string(cfg), keyFile))
+			out := strings.Fields(RunPHP(t, c.ini, poolClassScript, string(cfg), keyFile))
 			if len(out) != len(keys) {
 				t.Fatalf("PHP answered %d servers for %d keys", len(out), len(keys))
 			}
@@ -203,10 +204,12 @@ func TestMemcachedSelectorsMatchPHPClasses(t *testing.T) {
 	}
 }
 
-// poolSessionScript drives PHP's session handler (the ini chooses it):
-// "write" stores n|i:<line number>; under every id of a file, "read"
-// prints "<id> <n>" for each ("-" for an empty session).
-const poolSessionScript = `<?php
+// PHPSessionLoop is a PHP script that drives the session handler the ini
+// settings choose, in one process: "php PHPSessionLoop write FILE" stores
+// n|i:<line number>; under every id of FILE, "read" prints "<id> <n>" for
+// each ("-" for an empty session). Exported for the tests of package
+// handlers_test.
+const PHPSessionLoop = `<?php
 ob_start();
 $ids = file($argv[2], FILE_IGNORE_NEW_LINES);
 foreach ($ids as $i => $id) {
@@ -530,8 +533,8 @@ func TestMemcachedPoolPHPSessions(t *testing.T) {
 		ini := sessionINI(handler, path, extra)
 		return poolRun{
 			pool: p, goURL: goURL, prefix: prefix,
-			phpWrite: func(t *testing.T, f string) { poolPHP(t, ini, poolSessionScript, "write", f) },
-			phpRead:  func(t *testing.T, f string) string { return poolPHP(t, ini, poolSessionScript, "read", f) },
+			phpWrite: func(t *testing.T, f string) { RunPHP(t, ini, PHPSessionLoop, "write", f) },
+			phpRead:  func(t *testing.T, f string) string { return RunPHP(t, ini, PHPSessionLoop, "read", f) },
 		}
 	}
 	ciRun := func(p []poolServer, query string, options map[string]any) poolRun {
@@ -546,8 +549,8 @@ func TestMemcachedPoolPHPSessions(t *testing.T) {
 		cfg, _ := json.Marshal(map[string]any{"options": options, "servers": servers})
 		return poolRun{
 			pool: p, goURL: "memcached://" + hosts(p) + "?layout=ci3&" + query, prefix: "ci_session:",
-			phpWrite: func(t *testing.T, f string) { poolPHP(t, nil, poolCIScript, "write", f, string(cfg)) },
-			phpRead:  func(t *testing.T, f string) string { return poolPHP(t, nil, poolCIScript, "read", f, string(cfg)) },
+			phpWrite: func(t *testing.T, f string) { RunPHP(t, nil, poolCIScript, "write", f, string(cfg)) },
+			phpRead:  func(t *testing.T, f string) string { return RunPHP(t, nil, poolCIScript, "read", f, string(cfg)) },
 		}
 	}
 	type config struct {

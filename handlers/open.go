@@ -15,7 +15,7 @@ import (
 
 // Schemes lists the URL schemes Open understands.
 func Schemes() []string {
-	return []string{"file", "redis", "rediss", "memcached", "memcache", "mysql", "postgres", "postgresql", "sqlite", "mongodb"}
+	return []string{"file", "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel", "memcached", "memcache", "mysql", "postgres", "postgresql", "sqlite", "mongodb"}
 }
 
 // Open opens the store a URL names. The scheme picks the backend, layout=
@@ -33,6 +33,8 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 		s, err = openFiles(ctx, o)
 	case "redis", "rediss":
 		s, err = openRedis(ctx, o)
+	case "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel": // see redis_cluster.go
+		s, err = openRedisMulti(ctx, o)
 	case "memcached":
 		s, err = openMemcached(ctx, o)
 	case "memcache":

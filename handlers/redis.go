@@ -24,6 +24,7 @@ import (
 //
 //	redis://[user:pass@]HOST[:PORT][/DB]?layout=native|ci3|ci4&...
 //	rediss://...   the same over TLS
+//	redis+cluster://..., redis+sentinel://...: see redis_cluster.go
 //
 // Layouts (see redis_native.go and redis_ci.go for the exact keys, lock
 // keys, lock values and commands):
@@ -65,7 +66,7 @@ import (
 //	               rediss:// only: CA bundle file, client certificate and
 //	               key files, the name to verify, and skipping verification.
 //
-// Redis Cluster and unix sockets are not supported.
+// Unix sockets are not supported.
 
 // redisBackend names the backend in errors and Info.
 const redisBackend = "redis"
@@ -85,9 +86,10 @@ type redisLayout interface {
 // redisStore is a Store on one Redis database. It is immutable after
 // openRedis and safe for concurrent use.
 type redisStore struct {
-	c      *redis.Client
+	c      redis.UniversalClient
 	info   Info
 	layout redisLayout
+	multi  *redisMulti // cluster or sentinel: see redis_cluster.go; nil for one server
 
 	prefix      string // everything before the id (and the match_ip part)
 	matchIP     bool
@@ -182,7 +184,9 @@ func openRedis(ctx context.Context, o *options) (Store, error) {
 		TTL:     c.TTL,
 		Locking: c.Lock,
 	}
-	s.c = redis.NewClient(ropts)
+	if err := s.connect(o, c, ropts); err != nil { // cluster and sentinel: see redis_cluster.go
+		return nil, err
+	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := s.c.Ping(pctx).Err(); err != nil {
@@ -198,6 +202,9 @@ func openRedis(ctx context.Context, o *options) (Store, error) {
 // redisClientOptions builds the go-redis options from the URL: address,
 // credentials, database, TLS and timeouts.
 func redisClientOptions(o *options, timeout time.Duration) (*redis.Options, error) {
+	if redisMultiScheme(o.URL.Scheme) { // cluster and sentinel: see redis_cluster.go
+		return redisMultiClientOptions(o, timeout)
+	}
 	u := o.URL
 	host := u.Hostname()
 	if host == "" {
@@ -551,22 +558,24 @@ func (s *redisStore) Touch(ctx context.Context, id string, ttl time.Duration) er
 
 // scan calls fn with every key matching pattern, by SCAN (never KEYS).
 func (s *redisStore) scan(ctx context.Context, pattern string, fn func(key string) error) error {
-	var cursor uint64
-	for {
-		keys, next, err := s.c.Scan(ctx, cursor, pattern, 1000).Result()
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := fn(k); err != nil {
+	return redisEachNode(ctx, s.c, func(c redis.Cmdable) error { // every master of a cluster
+		var cursor uint64
+		for {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
 				return err
 			}
+			for _, k := range keys {
+				if err := fn(k); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				return nil
+			}
+			cursor = next
 		}
-		if next == 0 {
-			return nil
-		}
-		cursor = next
-	}
+	})
 }
 
 // List calls fn with the id of every session under the prefix, by SCAN.
@@ -689,6 +698,9 @@ func (s *redisStore) Lock(ctx context.Context, id string) (Locked, error) {
 	if err := checkID(id); err != nil {
 		return nil, opError("lock", redisBackend, id, err)
 	}
+	if err := s.multi.lockable(); err != nil { // a cluster's native layout: see redis_cluster.go
+		return nil, opError("lock", redisBackend, id, err)
+	}
 	ip, err := s.findIP(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		err = errors.New("match_ip: the session does not exist, so its IP is unknown; give ip= to lock a new one")
@@ -762,6 +774,9 @@ func (l *redisLocked) runChecked(ctx context.Context, script *redis.Script, args
 	defer l.mu.Unlock()
 	if l.released {
 		return errors.New("the lock was released")
+	}
+	if l.s.multi.crossSlot() { // keys in two slots: see redis_cluster.go
+		return l.runSplit(ctx, script, args...)
 	}
 	n, err := script.Run(ctx, l.s.c, []string{l.key, l.lockKey}, append([]any{l.value}, args...)...).Int()
 	if err != nil {
