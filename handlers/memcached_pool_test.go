@@ -605,3 +605,53 @@ func TestMemcachedPoolPHPSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestMemcachedPoolOptions: the pool options are checked per layout, and
+// weights parse as HOST:PORT:WEIGHT.
+func TestMemcachedPoolOptions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, want string }{
+		{"memcached://127.0.0.1:1?distribution=consistent_hash", `distribution="consistent_hash"`},
+		{"memcached://127.0.0.1:1?distribution=standard", `want one of modula, ketama, consistent, ketama_weighted`},
+		{"memcached://127.0.0.1:1?hash=crc32", `hash="crc32"`},
+		{"memcached://127.0.0.1:1?redundancy=2", "redundancy= applies to memcache://"},
+		{"memcached://127.0.0.1:1?layout=dalmp&hash_with_prefix=on", "pecl memcache always hashes the whole key"},
+		{"memcached://127.0.0.1:1?layout=phalcon5&distribution=x", `distribution="x"`},
+		{"memcache://127.0.0.1:1?distribution=ketama", "want one of consistent, standard"},
+		{"memcache://127.0.0.1:1?hash=md5", "want one of crc32, fnv"},
+		{"memcache://127.0.0.1:1?redundancy=0", "redundancy=0"},
+		{"memcache://127.0.0.1:1?layout=phalcon3&redundancy=2", "session handler"},
+		{"memcached://127.0.0.1:1:0,127.0.0.1:2", "weight after the port must be 1 to 1000"},
+		{"memcached://127.0.0.1:1:1001", "weight after the port"},
+		{"memcached://127.0.0.1:1:x", "invalid port"}, // url.Parse
+	} {
+		s, err := Open(context.Background(), tc.url)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%s) worked", tc.url)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%s): %v, want %q", tc.url, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		url     string
+		weights []int
+		hosts   []string
+	}{
+		{"memcached://a:1:3,b,c.example:7:2,d:11211", []int{3, 1, 2, 1}, []string{"a", "b", "c.example", "d"}},
+		{"memcache://10.0.0.1:11211", []int{1}, []string{"10.0.0.1"}},
+	} {
+		u, _ := url.Parse(tc.url)
+		pool, err := mcParsePool(u)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		for i, s := range pool {
+			if s.weight != tc.weights[i] || s.host != tc.hosts[i] {
+				t.Errorf("%s: server %d = %+v", tc.url, i, s)
+			}
+		}
+	}
+}
