@@ -92,8 +92,9 @@ import (
 // the first min(redundancy, servers) of them; destroy deletes on all; a
 // read takes the lock on the first and reads the session there only (the
 // other copies are for when that server is down). Go does the same: Write
-// and Destroy act on every copy, Read, List and the lock use the first. The Memcache class (Phalcon 3's and
-// DALMP's) hashes the key itself and keeps one copy (memcache.redundancy=1).
+// and Destroy act on every copy; Read, List and the lock use the first. The
+// Memcache class (Phalcon 3's and DALMP's) hashes the key itself and keeps
+// one copy (memcache.redundancy=1).
 //
 // What the PHP side does and Go does not: failover. When a server is down,
 // libmemcached with OPT_REMOVE_FAILED_SERVERS (Phalcon 4/5 turn it on)
@@ -710,7 +711,8 @@ func (s *mcCopies) Write(ctx context.Context, rec *Record) error {
 	return s.underLock(ctx, "write", rec.ID, func(key string) error { return s.putAll(ctx, key, rec) })
 }
 
-// Destroy deletes every copy, so that no PHP read falls back to one.
+// Destroy deletes every copy, so that PHP cannot fall back to one when the
+// first server is down.
 func (s *mcCopies) Destroy(ctx context.Context, id string) error {
 	return s.underLock(ctx, "destroy", id, func(key string) error { return s.deleteAll(ctx, key) })
 }
