@@ -604,7 +604,56 @@ func TestMemcachedPoolPHPSessions(t *testing.T) {
 			}
 		})
 	}
+	t.Run("php-memcached session lock", func(t *testing.T) {
+		// PHP holds each session's lock while the script asks every server
+		// for the lock item: it is where Go takes the lock, which is not
+		// always the session's server (the lock hashes as "lock.<id>")
+		var addrs []string
+		for _, s := range pool {
+			addrs = append(addrs, s.addr)
+		}
+		ini := sessionINI("memcached", hosts(pool), nil)
+		ids := poolIDs("lk", 100)
+		out := RunPHP(t, ini, poolLockScript, poolWriteFile(t, ids), strings.Join(addrs, ","))
+		s, err := Open(poolCtx(t), "memcached://"+hosts(pool))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		elsewhere := 0
+		for i, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			lock := poolChosen(t, s, "memc.sess.key.lock."+ids[i])[0]
+			if want := ids[i] + " " + lock; l != want {
+				t.Fatalf("PHP's lock: %q, Go would lock %q", l, want)
+			}
+			if lock != poolChosen(t, s, "memc.sess.key."+ids[i])[0] {
+				elsewhere++
+			}
+		}
+		t.Logf("%d of %d locks on another server than their session, where Go locks too", elsewhere, len(ids))
+	})
 }
+
+// poolLockScript opens the session of every id of argv[1] (php-memcached's
+// handler, locking on) and, while it holds the lock, prints "<id> <server>"
+// for the server of argv[2] (a comma-separated list) holding the lock item.
+const poolLockScript = `<?php
+ob_start();
+$servers = explode(',', $argv[2]);
+foreach (file($argv[1], FILE_IGNORE_NEW_LINES) as $id) {
+	session_id($id);
+	if (!session_start()) { fwrite(STDERR, "session_start($id) failed\n"); exit(1); }
+	$where = [];
+	foreach ($servers as $s) {
+		[$h, $p] = explode(':', $s);
+		$c = new Memcached();
+		$c->addServer($h, (int)$p);
+		if ($c->get("memc.sess.key.lock.$id") !== false) $where[] = $s;
+	}
+	echo $id, ' ', implode('+', $where), "\n";
+	session_write_close();
+}
+`
 
 // TestMemcachedPoolOptions: the pool options are checked per layout, and
 // weights parse as HOST:PORT:WEIGHT.
