@@ -165,7 +165,11 @@ func faultUnderTraffic(t *testing.T, name, how string, inject func(*backend) err
 // get returns the status of a GET.
 func get(t *testing.T, url string) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequestWithContext(ctxFor(t, 10*time.Second), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Errorf("GET %s: %v", url, err)
 		return 0

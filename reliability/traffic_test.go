@@ -97,7 +97,8 @@ const (
 	opMigrate = "migrate" // migrate.Run from a files store into the store
 )
 
-var opKinds = []string{opPut, opServe, opGet, opMigrate}
+// opKinds lists every kind of traffic.
+func opKinds() []string { return []string{opPut, opServe, opGet, opMigrate} }
 
 // tally counts what the traffic saw, by kind and by error class.
 type tally struct {
@@ -178,7 +179,7 @@ func (ta *tally) recovery() (time.Duration, bool) {
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
 	var max time.Duration
-	for _, k := range opKinds {
+	for _, k := range opKinds() {
 		d, ok := ta.firstOK[k]
 		if !ok {
 			return 0, false
@@ -280,11 +281,11 @@ func newTraffic(t *testing.T, b *backend, id string) *traffic {
 func (tr *traffic) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
-		wg.Go(func() { tr.loop(ctx, func() { tr.put(ctx, i) }) })
-		wg.Go(func() { tr.loop(ctx, func() { tr.serve(ctx, i) }) })
+		wg.Go(func() { tr.loop(ctx, func() { tr.put(i) }) })
+		wg.Go(func() { tr.loop(ctx, func() { tr.serve(i) }) })
 	}
-	wg.Go(func() { tr.loop(ctx, func() { tr.get(ctx) }) })
-	wg.Go(func() { tr.loop(ctx, func() { tr.migrate(ctx) }) })
+	wg.Go(func() { tr.loop(ctx, tr.get) })
+	wg.Go(func() { tr.loop(ctx, tr.migrate) })
 	wg.Wait()
 }
 
@@ -310,7 +311,7 @@ func opCtx() (context.Context, context.CancelFunc) {
 }
 
 // put increments variable g<i> with a locked read-modify-write.
-func (tr *traffic) put(_ context.Context, i int) {
+func (tr *traffic) put(i int) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	key := fmt.Sprintf("g%d", i)
@@ -341,7 +342,7 @@ func (tr *traffic) put(_ context.Context, i int) {
 // serve sets variable h<i> to its own count + 1 through the HTTP API: a
 // single writer per variable, so the stored value is the acknowledged
 // count, or one more when the last PATCH was applied but not answered.
-func (tr *traffic) serve(_ context.Context, i int) {
+func (tr *traffic) serve(i int) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	n := tr.serveAck[i].Load() + 1
@@ -373,7 +374,7 @@ func (tr *traffic) serve(_ context.Context, i int) {
 }
 
 // get runs `phpsess get STORE ID` in-process.
-func (tr *traffic) get(_ context.Context) {
+func (tr *traffic) get() {
 	var stdout, stderr bytes.Buffer
 	code := cmd.Execute([]string{"get", tr.b.url, tr.id}, strings.NewReader(""), &stdout, &stderr)
 	msg := strings.TrimSpace(stderr.String())
@@ -400,7 +401,7 @@ func (tr *traffic) get(_ context.Context) {
 
 // migrate copies the 10 sessions of the files store into the store, with
 // verification.
-func (tr *traffic) migrate(_ context.Context) {
+func (tr *traffic) migrate() {
 	ctx, cancel := opCtx()
 	defer cancel()
 	rep, err := migrate.Run(ctx, migrate.Options{From: tr.src, To: tr.st, Verify: true, Workers: 2, Conflict: migrate.Overwrite})
