@@ -175,12 +175,7 @@ func TestRedisClusterKeysAndLocks(t *testing.T) {
 	if err := ci.(handlers.BatchWriter).WriteBatch(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	perMaster := map[string]int{}
-	raw.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-		n := m.DBSize(ctx).Val()
-		perMaster[m.Options().Addr] = int(n)
-		return nil
-	})
+	perMaster := masterSizes(t, raw)
 	if len(perMaster) != 3 {
 		t.Fatalf("masters: %v", perMaster)
 	}
@@ -201,6 +196,23 @@ func TestRedisClusterKeysAndLocks(t *testing.T) {
 	if n, err := ci.(handlers.Counter).Count(ctx); err != nil || n != int64(len(want)) {
 		t.Errorf("Count = %d, %v; want %d", n, err, len(want))
 	}
+}
+
+// masterSizes returns how many keys each master of a cluster holds.
+func masterSizes(t testing.TB, c *redis.ClusterClient) map[string]int64 {
+	var mu sync.Mutex
+	sizes := map[string]int64{}
+	err := c.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		n, err := m.DBSize(ctx).Result()
+		mu.Lock()
+		sizes[m.Options().Addr] = n
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sizes
 }
 
 // redisSlot is the cluster slot of a key.
@@ -272,11 +284,7 @@ func TestRedisClusterPHP(t *testing.T) {
 		}
 	}
 	// every master holds some: the ids spread over the slots
-	perMaster := map[string]int64{}
-	clusterClient(t, addrs).ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-		perMaster[m.Options().Addr] = m.DBSize(ctx).Val()
-		return nil
-	})
+	perMaster := masterSizes(t, clusterClient(t, addrs))
 	t.Logf("sessions per master: %v", perMaster)
 	if len(perMaster) != 3 {
 		t.Fatalf("masters: %v", perMaster)
