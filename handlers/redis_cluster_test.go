@@ -196,6 +196,32 @@ func TestRedisClusterKeysAndLocks(t *testing.T) {
 	if n, err := ci.(handlers.Counter).Count(ctx); err != nil || n != int64(len(want)) {
 		t.Errorf("Count = %d, %v; want %d", n, err, len(want))
 	}
+
+	// a password on every node: the URL's credentials reach every node
+	err = raw.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		return m.ConfigSet(ctx, "requirepass", "s3cret").Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPass := make([]string, len(addrs))
+	copy(withPass, addrs)
+	withPass[0] = "default:s3cret@" + addrs[0]
+	authed := openRedisStore(t, clusterURL(withPass, "layout=ci3"))
+	for _, r := range recs[:20] {
+		if err := authed.Write(ctx, r); err != nil {
+			t.Fatalf("write with the password: %v", err)
+		}
+	}
+	if s, err := handlers.Open(ctx, clusterURL(addrs, "layout=ci3")); err == nil {
+		s.Close()
+		t.Fatal("a cluster with a password opened without one")
+	} else if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error shows the password: %v", err)
+	}
+	if _, err := handlers.Open(ctx, clusterURL(append([]string{"default:wrong@" + addrs[0]}, addrs[1:]...), "layout=ci3")); err == nil || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("wrong password: %v", err)
+	}
 }
 
 // masterSizes returns how many keys each master of a cluster holds.
