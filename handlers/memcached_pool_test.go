@@ -704,3 +704,46 @@ func TestMemcachedPoolOptions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPoolURLs: any host list of a memcached://, memcache://,
+// redis+cluster:// or redis+sentinel:// URL parses or is an error, and a
+// parsed memcached pool picks a server in range for any key, never
+// panicking (nothing is resolved or dialed).
+func FuzzPoolURLs(f *testing.F) {
+	for _, s := range []string{"a:1:3,b,c:7:2", "127.0.0.1:11211", "[::1]:1", "a:1:0", ",", "a:1:1000,b:2:1000", "h/mymaster/3", "x:99999"} {
+		f.Add(s, "key")
+	}
+	f.Fuzz(func(t *testing.T, hosts, key string) {
+		for _, scheme := range []string{"redis+cluster", "redis+sentinel"} {
+			if u, err := url.Parse(scheme + "://" + hosts); err == nil {
+				parseRedisMultiURL(u)
+			}
+		}
+		u, err := url.Parse("memcached://" + hosts)
+		if err != nil {
+			return
+		}
+		pool, err := mcParsePool(u)
+		if err != nil || len(pool) == 0 {
+			return
+		}
+		for _, sp := range []mcDistSpec{
+			{distribution: "ketama", hash: "one_at_a_time"},
+			{distribution: "consistent", hash: "crc"},
+			{distribution: "ketama_weighted", hash: "md5"},
+			{distribution: "modula", hash: "fnv1a_64"},
+		} {
+			if i := newLibmcDist(pool, sp).index(key); i < 0 || i >= len(pool) {
+				t.Fatalf("%s %s: server %d of %d", hosts, sp.distribution, i, len(pool))
+			}
+		}
+		for _, sp := range []mcDistSpec{{distribution: "consistent", hash: "crc32"}, {distribution: "standard", hash: "fnv"}} {
+			d := newPeclDist(pool, sp)
+			for _, i := range append(d.sessionServers(key, 3), d.find(key)) {
+				if i < 0 || i >= len(pool) {
+					t.Fatalf("%s pecl %s: server %d of %d", hosts, sp.distribution, i, len(pool))
+				}
+			}
+		}
+	})
+}
