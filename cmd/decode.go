@@ -130,7 +130,7 @@ and byte offset, and the exit code is non-zero.`,
 	f.StringVar(&prefix, "prefix", "sess_,ci_session", "file name prefixes to strip to get the session id, with several files (comma-separated: PHP's sess_, CodeIgniter's cookie name)")
 	f.BoolVar(&pretty, "pretty", false, "indent the JSON")
 	f.IntVar(&maxDepth, "max-depth", phpserialize.DefaultMaxDepth, "refuse arrays and objects nested deeper than this (PHP's unserialize_max_depth)")
-	_ = c.RegisterFlagCompletionFunc("handler", completeHandlers)
+	a.completeFlag(c, "handler", completeHandlers)
 	return c
 }
 

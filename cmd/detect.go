@@ -104,7 +104,7 @@ The URL is the first line of the output (alone with --quiet). The exit code is
 	f.StringVarP(&output, "output", "o", "text", "text, or json: {url, parts: [{part, from}], notes, sources}")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print the URL only")
 	_ = c.MarkFlagFilename("php-ini", "ini", "conf")
-	_ = c.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	a.completeFlag(c, "output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return c

@@ -54,7 +54,7 @@ PHP deletes a session it cannot decode, so encode refuses instead.`,
 	f := c.Flags()
 	f.StringVar(&handler, "handler", "php", "session.serialize_handler to write: php, php_binary, php_serialize, or serialize (one value)")
 	f.StringVarP(&output, "output", "o", "", "write to this file (mode 0600) instead of standard output")
-	_ = c.RegisterFlagCompletionFunc("handler", completeHandlers)
+	a.completeFlag(c, "handler", completeHandlers)
 	return c
 }
 

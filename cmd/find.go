@@ -148,7 +148,7 @@ workers as the store lists them, with memory flat however big the store is.
 	f.StringVarP(&output, "output", "o", "text", "text (ids, one a line) or json (dump lines)")
 	f.IntVar(&workers, "workers", 8, "sessions handled at once")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress or summary on stderr")
-	_ = c.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	a.completeFlag(c, "output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return c

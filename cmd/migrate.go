@@ -129,7 +129,7 @@ and skipped (the run stops there only with --strict); the exit code is then 4.
 	f.StringVar(&checkpoint, "resume", "", "same as --checkpoint")
 	f.StringVar(&report, "report", "", "write the final report as JSON to this file")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress output")
-	_ = c.RegisterFlagCompletionFunc("conflict", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	a.completeFlag(c, "conflict", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"overwrite", "skip", "newer"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return c

@@ -47,6 +47,17 @@ func usageErr(format string, args ...any) error {
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// completing says whether flag completions are wanted: cobra keeps
+	// them in a package-level map that is never cleared, so an in-process
+	// Execute registers them only when the shell asks for completions.
+	completing bool
+}
+
+// completeFlag registers a flag's shell completion when completing.
+func (a *app) completeFlag(c *cobra.Command, flag string, fn func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective)) {
+	if a.completing {
+		_ = c.RegisterFlagCompletionFunc(flag, fn)
+	}
 }
 
 // Version is set at build time with -ldflags "-X github.com/phpsess/phpsess/cmd.Version=...".
@@ -55,7 +66,11 @@ var Version = "dev"
 // NewRoot returns the phpsess command tree, reading and writing the given
 // streams.
 func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	return newRoot(stdin, stdout, stderr, true)
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer, completing bool) *cobra.Command {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, completing: completing}
 	root := &cobra.Command{
 		Use:   "phpsess",
 		Short: "Read, write and move live PHP sessions",
@@ -97,7 +112,8 @@ layouts of PHP's own save handlers, CodeIgniter, Phalcon and DALMP.`,
 func Execute(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := NewRoot(stdin, stdout, stderr)
+	completing := len(args) > 0 && strings.HasPrefix(args[0], cobra.ShellCompRequestCmd)
+	root := newRoot(stdin, stdout, stderr, completing)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

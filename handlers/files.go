@@ -530,12 +530,21 @@ func (l *fileLocked) Destroy(ctx context.Context) error {
 	return opError("destroy", fileBackend, l.id, err)
 }
 
-// Unlock closes the descriptor, which releases the flock.
+// Unlock closes the descriptor, which releases the flock. A file that Lock
+// created and nobody wrote is removed first, still under the lock: a lock
+// taken and given back (a failed compare-and-set, say) leaves no empty
+// session behind.
 func (l *fileLocked) Unlock(context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
+	}
+	if l.f.created && !l.written && !l.destroyed {
+		var st unix.Stat_t
+		if err := unix.Fstat(l.f.fd, &st); err == nil && st.Size == 0 {
+			_ = l.f.unlink()
+		}
 	}
 	err := l.f.close()
 	l.f = nil

@@ -565,11 +565,18 @@ func TestFilesLocked(t *testing.T) {
 		t.Errorf("destroyed session file still there: %v", err)
 	}
 
-	// A Lock that writes nothing leaves the empty file, as a PHP request
-	// that stores nothing does.
+	// A Lock that writes nothing leaves no file behind (a failed
+	// compare-and-set of the sidecar must not create a session).
 	lk, _ = l.Lock(filesCtx(t), "empty")
 	lk.Unlock(filesCtx(t))
-	if rec, err := s.Read(filesCtx(t), "empty"); err != nil || len(rec.Data) != 0 {
+	if _, err := s.Read(filesCtx(t), "empty"); !errors.Is(err, handlers.ErrNotFound) {
+		t.Errorf("Read after a Lock that wrote nothing = %v, want ErrNotFound", err)
+	}
+	// An empty file PHP wrote is a session, and stays one.
+	os.WriteFile(filepath.Join(dir, "sess_phpempty"), nil, 0o600)
+	lk, _ = l.Lock(filesCtx(t), "phpempty")
+	lk.Unlock(filesCtx(t))
+	if rec, err := s.Read(filesCtx(t), "phpempty"); err != nil || len(rec.Data) != 0 {
 		t.Errorf("Read of an empty session file = %v, %v", rec, err)
 	}
 

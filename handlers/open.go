@@ -85,7 +85,14 @@ type options struct {
 }
 
 func newOptions(u *url.URL) *options {
-	return &options{URL: u, q: u.Query(), used: map[string]bool{}}
+	o := &options{URL: u, used: map[string]bool{}}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// u.Query() would silently drop the pair: lock=%zz must not mean lock=on
+		o.errs = append(o.errs, fmt.Sprintf("malformed options %q: %v", u.RawQuery, err))
+	}
+	o.q = q
+	return o
 }
 
 // Has reports whether the option was given.

@@ -291,6 +291,9 @@ func appendJSONString(dst []byte, s string) []byte {
 
 // ParseJSON reads one value in the JSON form.
 func ParseJSON(data []byte) (Value, error) {
+	if err := checkUTF8(data); err != nil {
+		return Value{}, err
+	}
 	p := newJSONParser(bytes.NewReader(data))
 	v, err := p.value(0)
 	if err != nil {
@@ -307,6 +310,9 @@ func ParseJSON(data []byte) (Value, error) {
 // Keys are kept as strings for the php and php_binary handlers and become
 // PHP array keys (ArrayKey) for php_serialize.
 func ParseSessionJSON(h Handler, data []byte) (*Array, error) {
+	if err := checkUTF8(data); err != nil {
+		return nil, err
+	}
 	p := newJSONParser(bytes.NewReader(data))
 	sess, err := p.session(h)
 	if err != nil {
@@ -316,6 +322,23 @@ func ParseSessionJSON(h Handler, data []byte) (*Array, error) {
 		return nil, err
 	}
 	return sess, nil
+}
+
+// checkUTF8 refuses JSON text that is not UTF-8, as PHP's json_decode does:
+// encoding/json would silently turn the bad bytes into U+FFFD, and a
+// string that is not UTF-8 belongs in a $bytes tag.
+func checkUTF8(data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return &JSONError{Offset: int64(i), Msg: "invalid UTF-8 (JSON text must be UTF-8; write binary strings as {\"$bytes\": \"<base64>\"})"}
+		}
+		i += n
+	}
+	return nil
 }
 
 type jsonParser struct {
