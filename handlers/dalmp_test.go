@@ -43,7 +43,7 @@ func TestDALMPConformance(t *testing.T) {
 		addr := testenv.Redis(t)
 		storetest.Run(t, storetest.Config{
 			Open: func(t *testing.T, extra url.Values) handlers.Store {
-				return openRedisStore(t, fmt.Sprintf("redis://%s/9?%s", addr, dalmpQuery(extra)))
+				return openStore(t, fmt.Sprintf("redis://%s/9?%s", addr, dalmpQuery(extra)))
 			},
 			Expires:     true,
 			SkipLocking: true,
@@ -54,7 +54,7 @@ func TestDALMPConformance(t *testing.T) {
 		dir := t.TempDir()
 		storetest.Run(t, storetest.Config{
 			Open: func(t *testing.T, extra url.Values) handlers.Store {
-				return filesOpen(t, "file://"+dir+"?"+dalmpWith(extra, "layout", "dalmp").Encode())
+				return openStore(t, "file://"+dir+"?"+dalmpWith(extra, "layout", "dalmp").Encode())
 			},
 			SkipLocking: true,
 		})
@@ -65,7 +65,7 @@ func TestDALMPConformance(t *testing.T) {
 		storetest.Run(t, storetest.Config{
 			Open: func(t *testing.T, extra url.Values) handlers.Store {
 				extra = dalmpWith(dalmpWith(extra, "create_table", "on"), "layout", "dalmp")
-				return openRedisStore(t, "sqlite://"+db+"?"+extra.Encode())
+				return openStore(t, "sqlite://"+db+"?"+extra.Encode())
 			},
 			Expires:     true,
 			SkipLocking: true,
@@ -239,7 +239,7 @@ func dalmpBackends() map[string]func(t *testing.T) dalmpBackend {
 			c := rawRedis(t, addr, 0)
 			index := dalmpIndexKey()
 			return dalmpBackend{
-				store:   openRedisStore(t, "redis://"+addr+"/0?"+dalmpQuery(nil)),
+				store:   openStore(t, "redis://"+addr+"/0?"+dalmpQuery(nil)),
 				php:     newDALMPPHP(t, map[string]any{"backend": "redis", "host": host, "port": port, "sessions_key": dalmpSessionsKey}),
 				session: dalmpKey,
 				raw: func(t *testing.T, id string) (string, int64) {
@@ -258,7 +258,7 @@ func dalmpBackends() map[string]func(t *testing.T) dalmpBackend {
 			c := mcRaw(addr)
 			index := dalmpIndexKey()
 			return dalmpBackend{
-				store:   mcOpen(t, "memcache://"+addr+"?"+dalmpQuery(nil)),
+				store:   openStore(t, "memcache://"+addr+"?"+dalmpQuery(nil)),
 				php:     newDALMPPHP(t, map[string]any{"backend": "memcache", "host": host, "port": port, "sessions_key": dalmpSessionsKey}),
 				session: dalmpKey,
 				raw: func(t *testing.T, id string) (string, int64) {
@@ -277,7 +277,7 @@ func dalmpBackends() map[string]func(t *testing.T) dalmpBackend {
 		},
 		"sqlite": func(t *testing.T) dalmpBackend {
 			path := filepath.Join(t.TempDir(), "dalmp_sessions.db")
-			s := openRedisStore(t, "sqlite://"+path+"?layout=dalmp&create_table=on")
+			s := openStore(t, "sqlite://"+path+"?layout=dalmp&create_table=on")
 			db, err := sql.Open("sqlite", path)
 			if err != nil {
 				t.Fatal(err)
@@ -456,7 +456,7 @@ func testDALMPInterop(t *testing.T, b dalmpBackend) {
 // (DALMP's intended one: stock 3.1.0 writes below "/", see files_dalmp.go).
 func TestDALMPFilesPHP(t *testing.T) {
 	dir := t.TempDir()
-	s := filesOpen(t, "file://"+dir+"?layout=dalmp")
+	s := openStore(t, "file://"+dir+"?layout=dalmp")
 	php := newDALMPPHP(t, map[string]any{"backend": "file", "dir": dir})
 	ctx := tctx(t)
 	idA, idB := storetest.NewID(), storetest.NewID()
@@ -505,7 +505,7 @@ func TestDALMPMemcacheCompressed(t *testing.T) {
 	addr := testenv.Memcached(t)
 	host, port, _ := net.SplitHostPort(addr)
 	key := dalmpSessionsKey + "/compressed"
-	s := mcOpen(t, "memcached://"+addr+"?layout=dalmp&sessions_key="+url.QueryEscape(key))
+	s := openStore(t, "memcached://"+addr+"?layout=dalmp&sessions_key="+url.QueryEscape(key))
 	php := newDALMPPHP(t, map[string]any{"backend": "memcache", "host": host, "port": port, "sessions_key": key, "compress": true})
 	ctx := tctx(t)
 	id := storetest.NewID()
@@ -627,7 +627,7 @@ func TestDALMPOptions(t *testing.T) {
 	}
 	// lock=off is accepted; a store without the index key refuses
 	// references but serves sessions
-	s := openRedisStore(t, "redis://"+redisAddr+"?layout=dalmp&lock=off")
+	s := openStore(t, "redis://"+redisAddr+"?layout=dalmp&lock=off")
 	if s.Info().Locking {
 		t.Error("Info().Locking with layout=dalmp")
 	}
@@ -642,7 +642,7 @@ func TestDALMPOptions(t *testing.T) {
 	if _, err := s.(handlers.Referencer).SessionsByRef(ctx, "9"); err == nil {
 		t.Error("SessionsByRef without the index key succeeded")
 	}
-	r := openRedisStore(t, "redis://"+redisAddr+"?"+dalmpQuery(nil))
+	r := openStore(t, "redis://"+redisAddr+"?"+dalmpQuery(nil))
 	if err := r.Write(ctx, &handlers.Record{ID: id, Data: nil, Meta: handlers.Meta{Ref: "a|b"}}); err == nil {
 		t.Error("a reference with '|' was written to the Redis index")
 	}
@@ -661,7 +661,7 @@ func TestDALMPRefMatching(t *testing.T) {
 	addr := testenv.Redis(t)
 	host, port, _ := net.SplitHostPort(addr)
 	key := dalmpSessionsKey + "/matching"
-	s := openRedisStore(t, "redis://"+addr+"/0?layout=dalmp&sessions_key="+url.QueryEscape(key))
+	s := openStore(t, "redis://"+addr+"/0?layout=dalmp&sessions_key="+url.QueryEscape(key))
 	php := newDALMPPHP(t, map[string]any{"backend": "redis", "host": host, "port": port, "sessions_key": key})
 	ctx := tctx(t)
 	for _, ref := range []string{"37", "abc", "1e1", "10", "-5", " 37"} {

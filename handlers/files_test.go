@@ -44,22 +44,6 @@ func filesURL(dir, query string) string {
 	return (&url.URL{Scheme: "file", Path: dir, RawQuery: q.Encode()}).String()
 }
 
-func filesOpen(t testing.TB, rawURL string) handlers.Store {
-	t.Helper()
-	s, err := handlers.Open(context.Background(), rawURL)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", rawURL, err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func filesCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // filesHexID returns n random hex characters: CodeIgniter 4's (and 40-character
 // CodeIgniter 3) ids.
 func filesHexID(n int) func() string {
@@ -86,14 +70,14 @@ func filesSubdirs(t testing.TB, dir string) {
 
 func filesWrite(t testing.TB, s handlers.Store, rec *handlers.Record) {
 	t.Helper()
-	if err := s.Write(filesCtx(t), rec); err != nil {
+	if err := s.Write(tctx(t), rec); err != nil {
 		t.Fatalf("Write(%s): %v", rec.ID, err)
 	}
 }
 
 func filesRead(t testing.TB, s handlers.Store, id string) *handlers.Record {
 	t.Helper()
-	rec, err := s.Read(filesCtx(t), id)
+	rec, err := s.Read(tctx(t), id)
 	if err != nil {
 		t.Fatalf("Read(%s): %v", id, err)
 	}
@@ -180,7 +164,7 @@ func TestFilesConformance(t *testing.T) {
 					if len(extra) > 0 {
 						q += "&" + extra.Encode()
 					}
-					return filesOpen(t, filesURL(dir, q))
+					return openStore(t, filesURL(dir, q))
 				},
 				NewID: c.newID,
 				// PHP reads a file past its lifetime until the GC removes it.
@@ -216,7 +200,7 @@ func TestFilesOptions(t *testing.T) {
 		"lock_timeout=soon":                   "lock_timeout",
 	}
 	for q, want := range bad {
-		_, err := handlers.Open(filesCtx(t), filesURL(dir, strings.TrimPrefix(q, "native&")))
+		_, err := handlers.Open(tctx(t), filesURL(dir, strings.TrimPrefix(q, "native&")))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Open(?%s) = %v, want an error with %q", q, err, want)
 		}
@@ -227,12 +211,12 @@ func TestFilesOptions(t *testing.T) {
 		"file://example.com/tmp",
 		"file://",
 	} {
-		if _, err := handlers.Open(filesCtx(t), u); err == nil {
+		if _, err := handlers.Open(tctx(t), u); err == nil {
 			t.Errorf("Open(%s) did not fail", u)
 		}
 	}
 	if os.Geteuid() != 0 {
-		if _, err := handlers.Open(filesCtx(t), filesURL(dir, "owner=0")); err == nil {
+		if _, err := handlers.Open(tctx(t), filesURL(dir, "owner=0")); err == nil {
 			t.Errorf("owner=0 accepted for a non-root process")
 		}
 	}
@@ -247,7 +231,7 @@ func TestFilesOptions(t *testing.T) {
 		{"layout=ci3", "ci3", 7200 * time.Second, true},
 		{"layout=ci4&ttl=300&lock=off&handler=php_serialize", "ci4", 300 * time.Second, true},
 	} {
-		s := filesOpen(t, filesURL(dir, c.query))
+		s := openStore(t, filesURL(dir, c.query))
 		info := s.Info()
 		if info.Backend != "file" || info.Layout != c.layout || info.TTL != c.ttl || !strings.HasPrefix(info.URL, "file://") {
 			t.Errorf("?%s: Info = %+v", c.query, info)
@@ -287,7 +271,7 @@ func TestFilesNaming(t *testing.T) {
 	for _, c := range cases {
 		dir := t.TempDir()
 		os.MkdirAll(filepath.Join(dir, "a", "b"), 0o700)
-		s := filesOpen(t, filesURL(dir, c.query))
+		s := openStore(t, filesURL(dir, c.query))
 		filesWrite(t, s, &handlers.Record{ID: c.id, Data: []byte("x|i:1;"), Meta: handlers.Meta{IP: c.ip}})
 		fi, err := os.Stat(filepath.Join(dir, c.file))
 		if err != nil {
@@ -306,20 +290,20 @@ func TestFilesNaming(t *testing.T) {
 		"depth=2":    {"a", "ab"},
 	}
 	for q, ids := range ci {
-		s := filesOpen(t, filesURL(t.TempDir(), q))
+		s := openStore(t, filesURL(t.TempDir(), q))
 		for _, id := range ids {
-			if _, err := s.Read(filesCtx(t), id); !errors.Is(err, handlers.ErrInvalidID) {
+			if _, err := s.Read(tctx(t), id); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("?%s: Read(%q) = %v, want ErrInvalidID", q, id, err)
 			}
 		}
 	}
 	// match_ip needs the IP.
-	s := filesOpen(t, filesURL(t.TempDir(), "layout=ci4&match_ip=on"))
+	s := openStore(t, filesURL(t.TempDir(), "layout=ci4&match_ip=on"))
 	id := filesHexID(32)()
-	if _, err := s.Read(filesCtx(t), id); err == nil || !strings.Contains(err.Error(), "ip=") {
+	if _, err := s.Read(tctx(t), id); err == nil || !strings.Contains(err.Error(), "ip=") {
 		t.Errorf("Read without the IP: %v", err)
 	}
-	if err := s.(handlers.Lister).List(filesCtx(t), func(string) error { return nil }); err == nil {
+	if err := s.(handlers.Lister).List(tctx(t), func(string) error { return nil }); err == nil {
 		t.Errorf("List without the IP did not fail")
 	}
 	filesWrite(t, s, &handlers.Record{ID: id, Data: []byte("a|i:1;"), Meta: handlers.Meta{IP: "127.0.0.1"}})
@@ -329,7 +313,7 @@ func TestFilesNaming(t *testing.T) {
 
 func TestFilesTTL(t *testing.T) {
 	dir := t.TempDir()
-	s := filesOpen(t, filesURL(dir, ""))
+	s := openStore(t, filesURL(dir, ""))
 	path := func(id string) string { return filepath.Join(dir, "sess_"+id) }
 	mtime := func(id string) time.Time {
 		fi, err := os.Stat(path(id))
@@ -360,15 +344,15 @@ func TestFilesTTL(t *testing.T) {
 	}
 
 	tc := s.(handlers.Toucher)
-	if err := tc.Touch(filesCtx(t), "short", 200*time.Second); err != nil {
+	if err := tc.Touch(tctx(t), "short", 200*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	near("TTL after Touch(200s)", filesRead(t, s, "short").TTL, 200*time.Second)
-	if err := tc.Touch(filesCtx(t), "short", 0); err != nil {
+	if err := tc.Touch(tctx(t), "short", 0); err != nil {
 		t.Fatal(err)
 	}
 	near("TTL after Touch(0)", filesRead(t, s, "short").TTL, 1440*time.Second)
-	if err := tc.Touch(filesCtx(t), "missing", 0); !errors.Is(err, handlers.ErrNotFound) {
+	if err := tc.Touch(tctx(t), "missing", 0); !errors.Is(err, handlers.ErrNotFound) {
 		t.Errorf("Touch of a missing session: %v", err)
 	}
 	if _, err := os.Stat(path("missing")); !errors.Is(err, os.ErrNotExist) {
@@ -393,7 +377,7 @@ func TestFilesGC(t *testing.T) {
 	}
 	t.Run("native", func(t *testing.T) {
 		dir := t.TempDir()
-		s := filesOpen(t, filesURL(dir, "ttl=1440"))
+		s := openStore(t, filesURL(dir, "ttl=1440"))
 		files := map[string]time.Duration{
 			"sess_old":         1442 * time.Second, // removed: now - mtime > 1440
 			"sess_bad.name":    2000 * time.Second, // removed: PHP takes any sess_*
@@ -410,16 +394,16 @@ func TestFilesGC(t *testing.T) {
 			os.WriteFile(p, []byte("a|i:1;"), 0o600)
 			age(p, d)
 		}
-		lk, err := s.(handlers.Locker).Lock(filesCtx(t), "locked")
+		lk, err := s.(handlers.Locker).Lock(tctx(t), "locked")
 		if err != nil {
 			t.Fatal(err)
 		}
 		age(filepath.Join(dir, "sess_locked"), 5000*time.Second)
-		n, err := s.(handlers.Collector).GC(filesCtx(t))
+		n, err := s.(handlers.Collector).GC(tctx(t))
 		if err != nil || n != 2 {
 			t.Errorf("GC = %d, %v; want 2", n, err)
 		}
-		lk.Unlock(filesCtx(t))
+		lk.Unlock(tctx(t))
 		for name := range files {
 			_, err := os.Stat(filepath.Join(dir, name))
 			gone := errors.Is(err, os.ErrNotExist)
@@ -428,13 +412,13 @@ func TestFilesGC(t *testing.T) {
 			}
 		}
 		// Once the request is over, the GC takes it.
-		if n, err := s.(handlers.Collector).GC(filesCtx(t)); err != nil || n != 1 {
+		if n, err := s.(handlers.Collector).GC(tctx(t)); err != nil || n != 1 {
 			t.Errorf("second GC = %d, %v; want 1", n, err)
 		}
 	})
 	t.Run("ci", func(t *testing.T) {
 		dir := t.TempDir()
-		s := filesOpen(t, filesURL(dir, "layout=ci4&match_ip=on&ip=127.0.0.1&ttl=7200"))
+		s := openStore(t, filesURL(dir, "layout=ci4&match_ip=on&ip=127.0.0.1&ttl=7200"))
 		id := strings.Repeat("a", 32)
 		m1, m2 := md5.Sum([]byte("127.0.0.1")), md5.Sum([]byte("10.0.0.1"))
 		files := map[string]time.Duration{
@@ -451,7 +435,7 @@ func TestFilesGC(t *testing.T) {
 			os.WriteFile(p, nil, 0o600)
 			age(p, d)
 		}
-		n, err := s.(handlers.Collector).GC(filesCtx(t))
+		n, err := s.(handlers.Collector).GC(tctx(t))
 		if err != nil || n != 2 {
 			t.Errorf("GC = %d, %v; want 2", n, err)
 		}
@@ -465,7 +449,7 @@ func TestFilesGC(t *testing.T) {
 func TestFilesList(t *testing.T) {
 	t.Run("native", func(t *testing.T) {
 		dir := t.TempDir()
-		s := filesOpen(t, filesURL(dir, ""))
+		s := openStore(t, filesURL(dir, ""))
 		want := map[string]bool{}
 		for i := range 700 { // more than one ReadDir chunk
 			id := fmt.Sprintf("id%04d", i)
@@ -478,7 +462,7 @@ func TestFilesList(t *testing.T) {
 		os.Mkdir(filepath.Join(dir, "sess_adir"), 0o700)
 		os.Symlink("/etc/passwd", filepath.Join(dir, "sess_link"))
 		got := map[string]bool{}
-		err := s.(handlers.Lister).List(filesCtx(t), func(id string) error {
+		err := s.(handlers.Lister).List(tctx(t), func(id string) error {
 			if got[id] {
 				t.Errorf("%s listed twice", id)
 			}
@@ -500,7 +484,7 @@ func TestFilesList(t *testing.T) {
 	t.Run("depth2", func(t *testing.T) {
 		dir := t.TempDir()
 		filesSubdirs(t, dir)
-		s := filesOpen(t, filesURL(dir, "depth=2"))
+		s := openStore(t, filesURL(dir, "depth=2"))
 		for _, id := range []string{"abc", "ab1", "ff9"} {
 			os.MkdirAll(filepath.Join(dir, id[:1], id[1:2]), 0o700)
 			filesWrite(t, s, &handlers.Record{ID: id, Data: []byte("a|i:1;")})
@@ -508,7 +492,7 @@ func TestFilesList(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "a", "c", "sess_abx"), nil, 0o600) // in the wrong directory
 		os.WriteFile(filepath.Join(dir, "sess_top"), nil, 0o600)           // not at depth 2
 		var got []string
-		if err := s.(handlers.Lister).List(filesCtx(t), func(id string) error { got = append(got, id); return nil }); err != nil {
+		if err := s.(handlers.Lister).List(tctx(t), func(id string) error { got = append(got, id); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		slices.Sort(got)
@@ -522,43 +506,43 @@ func TestFilesList(t *testing.T) {
 
 func TestFilesLocked(t *testing.T) {
 	dir := t.TempDir()
-	s := filesOpen(t, filesURL(dir, "lock_timeout=0.2"))
+	s := openStore(t, filesURL(dir, "lock_timeout=0.2"))
 	l := s.(handlers.Locker)
 
-	lk, err := l.Lock(filesCtx(t), "fresh")
+	lk, err := l.Lock(tctx(t), "fresh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lk.Read(filesCtx(t)); !errors.Is(err, handlers.ErrNotFound) {
+	if _, err := lk.Read(tctx(t)); !errors.Is(err, handlers.ErrNotFound) {
 		t.Errorf("Read of a session Lock created: %v, want ErrNotFound", err)
 	}
 	// Another reader waits for the writer's lock (and gives up here).
-	if _, err := s.Read(filesCtx(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
+	if _, err := s.Read(tctx(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Read while locked: %v, want ErrLockTimeout", err)
 	}
-	if err := s.Destroy(filesCtx(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
+	if err := s.Destroy(tctx(t), "fresh"); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Destroy while locked: %v, want ErrLockTimeout", err)
 	}
-	if err := lk.Write(filesCtx(t), &handlers.Record{Data: []byte("a|i:1;")}); err != nil {
+	if err := lk.Write(tctx(t), &handlers.Record{Data: []byte("a|i:1;")}); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := lk.Read(filesCtx(t)); err != nil || string(rec.Data) != "a|i:1;" {
+	if rec, err := lk.Read(tctx(t)); err != nil || string(rec.Data) != "a|i:1;" {
 		t.Errorf("Read after Write under lock: %v %v", rec, err)
 	}
-	if err := lk.Destroy(filesCtx(t)); err != nil {
+	if err := lk.Destroy(tctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lk.Read(filesCtx(t)); !errors.Is(err, handlers.ErrNotFound) {
+	if _, err := lk.Read(tctx(t)); !errors.Is(err, handlers.ErrNotFound) {
 		t.Errorf("Read after Destroy: %v", err)
 	}
-	if err := lk.Write(filesCtx(t), &handlers.Record{Data: []byte("x")}); err == nil {
+	if err := lk.Write(tctx(t), &handlers.Record{Data: []byte("x")}); err == nil {
 		t.Errorf("Write after Destroy under the lock succeeded")
 	}
-	lk.Unlock(filesCtx(t))
-	if err := lk.Unlock(filesCtx(t)); err != nil {
+	lk.Unlock(tctx(t))
+	if err := lk.Unlock(tctx(t)); err != nil {
 		t.Errorf("second Unlock: %v", err)
 	}
-	if _, err := lk.Read(filesCtx(t)); err == nil {
+	if _, err := lk.Read(tctx(t)); err == nil {
 		t.Errorf("Read after Unlock succeeded")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sess_fresh")); !errors.Is(err, os.ErrNotExist) {
@@ -567,23 +551,23 @@ func TestFilesLocked(t *testing.T) {
 
 	// A Lock that writes nothing leaves no file behind (a failed
 	// compare-and-set of the sidecar must not create a session).
-	lk, _ = l.Lock(filesCtx(t), "empty")
-	lk.Unlock(filesCtx(t))
-	if _, err := s.Read(filesCtx(t), "empty"); !errors.Is(err, handlers.ErrNotFound) {
+	lk, _ = l.Lock(tctx(t), "empty")
+	lk.Unlock(tctx(t))
+	if _, err := s.Read(tctx(t), "empty"); !errors.Is(err, handlers.ErrNotFound) {
 		t.Errorf("Read after a Lock that wrote nothing = %v, want ErrNotFound", err)
 	}
 	// An empty file PHP wrote is a session, and stays one.
 	os.WriteFile(filepath.Join(dir, "sess_phpempty"), nil, 0o600)
-	lk, _ = l.Lock(filesCtx(t), "phpempty")
-	lk.Unlock(filesCtx(t))
-	if rec, err := s.Read(filesCtx(t), "phpempty"); err != nil || len(rec.Data) != 0 {
+	lk, _ = l.Lock(tctx(t), "phpempty")
+	lk.Unlock(tctx(t))
+	if rec, err := s.Read(tctx(t), "phpempty"); err != nil || len(rec.Data) != 0 {
 		t.Errorf("Read of an empty session file = %v, %v", rec, err)
 	}
 
 	// The context ends a lock wait, and it is not a lock timeout.
-	slow := filesOpen(t, filesURL(dir, "lock_timeout=30"))
-	lk, _ = l.Lock(filesCtx(t), "held")
-	defer lk.Unlock(filesCtx(t))
+	slow := openStore(t, filesURL(dir, "lock_timeout=30"))
+	lk, _ = l.Lock(tctx(t), "held")
+	defer lk.Unlock(tctx(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -593,11 +577,11 @@ func TestFilesLocked(t *testing.T) {
 	}
 
 	// lock=off: Update does not hold the lock, but a Write still takes it.
-	off := filesOpen(t, filesURL(dir, "lock=off&lock_timeout=0.1"))
+	off := openStore(t, filesURL(dir, "lock=off&lock_timeout=0.1"))
 	if off.Info().Locking {
 		t.Errorf("lock=off: Locking = true")
 	}
-	if err := off.Write(filesCtx(t), &handlers.Record{ID: "held", Data: []byte("x")}); !errors.Is(err, handlers.ErrLockTimeout) {
+	if err := off.Write(tctx(t), &handlers.Record{ID: "held", Data: []byte("x")}); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("lock=off Write while locked: %v, want ErrLockTimeout", err)
 	}
 }
@@ -606,7 +590,7 @@ func TestFilesLocked(t *testing.T) {
 // process blocked in flock on it writes to the live file.
 func TestFilesInPlace(t *testing.T) {
 	dir := t.TempDir()
-	s := filesOpen(t, filesURL(dir, ""))
+	s := openStore(t, filesURL(dir, ""))
 	filesWrite(t, s, &handlers.Record{ID: "inode", Data: bytes.Repeat([]byte("x"), 5000)})
 	p := filepath.Join(dir, "sess_inode")
 	before := filesInode(t, p)
@@ -625,21 +609,21 @@ func TestFilesInPlace(t *testing.T) {
 
 func TestFilesHostile(t *testing.T) {
 	dir := t.TempDir()
-	s := filesOpen(t, filesURL(dir, "lock_timeout=1"))
+	s := openStore(t, filesURL(dir, "lock_timeout=1"))
 	secret := []byte("secret|s:6:\"hunter\";")
 
 	t.Run("ids", func(t *testing.T) {
 		outside := filepath.Join(filepath.Dir(dir), "sess_escape")
 		for _, id := range []string{"../sess_escape", "..", ".", "a/../../b", "/etc/passwd", "a\x00b", "ab\n", "a;b", "ä", " "} {
-			if err := s.Write(filesCtx(t), &handlers.Record{ID: id, Data: secret}); !errors.Is(err, handlers.ErrInvalidID) {
+			if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: secret}); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("Write(%q) = %v", id, err)
 			} else if strings.Contains(err.Error(), "hunter") {
 				t.Errorf("error shows the data: %v", err)
 			}
-			if err := s.(handlers.Toucher).Touch(filesCtx(t), id, 0); !errors.Is(err, handlers.ErrInvalidID) {
+			if err := s.(handlers.Toucher).Touch(tctx(t), id, 0); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("Touch(%q) = %v", id, err)
 			}
-			if _, err := s.(handlers.Locker).Lock(filesCtx(t), id); !errors.Is(err, handlers.ErrInvalidID) {
+			if _, err := s.(handlers.Locker).Lock(tctx(t), id); !errors.Is(err, handlers.ErrInvalidID) {
 				t.Errorf("Lock(%q) = %v", id, err)
 			}
 		}
@@ -671,10 +655,10 @@ func TestFilesHostile(t *testing.T) {
 		target := filepath.Join(t.TempDir(), "target")
 		os.WriteFile(target, []byte("keep"), 0o600)
 		os.Symlink(target, filepath.Join(dir, "sess_link"))
-		_, rerr := s.Read(filesCtx(t), "link")
-		werr := s.Write(filesCtx(t), &handlers.Record{ID: "link", Data: secret})
-		terr := s.(handlers.Toucher).Touch(filesCtx(t), "link", 0)
-		_, lerr := s.(handlers.Locker).Lock(filesCtx(t), "link")
+		_, rerr := s.Read(tctx(t), "link")
+		werr := s.Write(tctx(t), &handlers.Record{ID: "link", Data: secret})
+		terr := s.(handlers.Toucher).Touch(tctx(t), "link", 0)
+		_, lerr := s.(handlers.Locker).Lock(tctx(t), "link")
 		for _, err := range []error{rerr, werr, terr, lerr} {
 			if err == nil || !strings.Contains(err.Error(), "symbolic link") {
 				t.Errorf("session file is a symlink: %v", err)
@@ -692,8 +676,8 @@ func TestFilesHostile(t *testing.T) {
 		os.Mkdir(filepath.Join(dir, "sess_dir"), 0o700)
 		for _, id := range []string{"fifo", "dir"} {
 			done := make(chan error, 2)
-			go func() { _, err := s.Read(filesCtx(t), id); done <- err }()
-			go func() { done <- s.Write(filesCtx(t), &handlers.Record{ID: id, Data: secret}) }()
+			go func() { _, err := s.Read(tctx(t), id); done <- err }()
+			go func() { done <- s.Write(tctx(t), &handlers.Record{ID: id, Data: secret}) }()
 			for range 2 {
 				select {
 				case err := <-done:
@@ -713,7 +697,7 @@ func TestFilesHostile(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Truncate(p, 2<<30) // sparse: no disk used
-		_, err := s.Read(filesCtx(t), "huge")
+		_, err := s.Read(tctx(t), "huge")
 		if err == nil || !strings.Contains(err.Error(), "too large") {
 			t.Errorf("Read of a 2 GiB file: %v", err)
 		}
@@ -723,36 +707,36 @@ func TestFilesHostile(t *testing.T) {
 	t.Run("file_instead_of_dir", func(t *testing.T) {
 		d := t.TempDir()
 		os.WriteFile(filepath.Join(d, "a"), nil, 0o600) // where depth=1 wants a directory
-		s := filesOpen(t, filesURL(d, "depth=1"))
-		err := s.Write(filesCtx(t), &handlers.Record{ID: "abc", Data: secret})
+		s := openStore(t, filesURL(d, "depth=1"))
+		err := s.Write(tctx(t), &handlers.Record{ID: "abc", Data: secret})
 		if err == nil || !strings.Contains(err.Error(), "not a directory") || !strings.Contains(err.Error(), `"abc"`) {
 			t.Errorf("Write under a file: %v", err)
 		}
-		if _, err := s.Read(filesCtx(t), "abc"); err == nil {
+		if _, err := s.Read(tctx(t), "abc"); err == nil {
 			t.Errorf("Read under a file succeeded")
 		}
 		// A missing subdirectory is not created (PHP does not create them).
-		err = s.Write(filesCtx(t), &handlers.Record{ID: "bcd", Data: secret})
+		err = s.Write(tctx(t), &handlers.Record{ID: "bcd", Data: secret})
 		if err == nil || !strings.Contains(err.Error(), "does not exist") {
 			t.Errorf("Write into a missing subdirectory: %v", err)
 		}
-		if _, err := s.Read(filesCtx(t), "bcd"); !errors.Is(err, handlers.ErrNotFound) {
+		if _, err := s.Read(tctx(t), "bcd"); !errors.Is(err, handlers.ErrNotFound) {
 			t.Errorf("Read from a missing subdirectory: %v, want ErrNotFound", err)
 		}
 	})
 
 	t.Run("read_only_dir", func(t *testing.T) {
 		d := t.TempDir()
-		w := filesOpen(t, filesURL(d, ""))
+		w := openStore(t, filesURL(d, ""))
 		filesWrite(t, w, &handlers.Record{ID: "old", Data: []byte("a|i:1;")})
 		ro, mounted := filesReadOnly(t, d)
-		s := filesOpen(t, filesURL(ro, ""))
+		s := openStore(t, filesURL(ro, ""))
 		ids := []string{"new"}
 		if mounted {
 			ids = append(ids, "old") // a 0500 directory still lets its files be written
 		}
 		for _, id := range ids {
-			err := s.Write(filesCtx(t), &handlers.Record{ID: id, Data: secret})
+			err := s.Write(tctx(t), &handlers.Record{ID: id, Data: secret})
 			if err == nil || !(strings.Contains(err.Error(), "read-only") || strings.Contains(err.Error(), "permission denied")) {
 				t.Errorf("Write(%s) to a read-only directory: %v", id, err)
 			}
@@ -772,10 +756,10 @@ func TestFilesHostile(t *testing.T) {
 			t.Fatalf("mount tmpfs: %v: %s", err, out)
 		}
 		t.Cleanup(func() { exec.Command("umount", d).Run() })
-		s := filesOpen(t, filesURL(d, ""))
+		s := openStore(t, filesURL(d, ""))
 		filesWrite(t, s, &handlers.Record{ID: "full", Data: []byte("a|i:1;")})
 		big := bytes.Repeat([]byte("x"), 200<<10)
-		err := s.Write(filesCtx(t), &handlers.Record{ID: "full", Data: big})
+		err := s.Write(tctx(t), &handlers.Record{ID: "full", Data: big})
 		if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), `file write session "full"`) {
 			t.Fatalf("Write past a full disk: %v", err)
 		}
@@ -785,10 +769,10 @@ func TestFilesHostile(t *testing.T) {
 		if rec := filesRead(t, s, "full"); string(rec.Data) != "a|i:1;" {
 			t.Errorf("after a failed write Read = %.40q, want the previous payload", rec.Data)
 		}
-		if err := s.Write(filesCtx(t), &handlers.Record{ID: "other", Data: big}); err == nil {
+		if err := s.Write(tctx(t), &handlers.Record{ID: "other", Data: big}); err == nil {
 			t.Errorf("a new session past a full disk was written")
 		}
-		if rec, err := s.Read(filesCtx(t), "other"); err == nil && len(rec.Data) != 0 {
+		if rec, err := s.Read(tctx(t), "other"); err == nil && len(rec.Data) != 0 {
 			t.Errorf("a failed new session holds %d bytes", len(rec.Data))
 		}
 	})
@@ -823,7 +807,7 @@ func TestFilesOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		// Not root: files are ours, and owner= cannot name another user
 		// (TestFilesOptions). The rest needs root to chown.
-		s := filesOpen(t, filesURL(t.TempDir(), ""))
+		s := openStore(t, filesURL(t.TempDir(), ""))
 		filesWrite(t, s, &handlers.Record{ID: "mine", Data: nil})
 		t.Log("chown checks need root: checked when run as root")
 		return
@@ -840,7 +824,7 @@ func TestFilesOwner(t *testing.T) {
 	// automatic: the directory's owner
 	dir := t.TempDir()
 	os.Chown(dir, nobody, nobody)
-	auto := filesOpen(t, "file://"+dir)
+	auto := openStore(t, "file://"+dir)
 	filesWrite(t, auto, &handlers.Record{ID: "auto", Data: []byte("a|i:1;")})
 	if st := stat(filepath.Join(dir, "sess_auto")); st.Uid != nobody || st.Gid != nobody || st.Mode&0o777 != 0o600 {
 		t.Errorf("auto owner: uid %d gid %d mode %o", st.Uid, st.Gid, st.Mode&0o777)
@@ -848,8 +832,8 @@ func TestFilesOwner(t *testing.T) {
 
 	// automatic in a root-owned directory: refused, with advice
 	rootDir := t.TempDir()
-	rs := filesOpen(t, "file://"+rootDir)
-	err := rs.Write(filesCtx(t), &handlers.Record{ID: "x", Data: nil})
+	rs := openStore(t, "file://"+rootDir)
+	err := rs.Write(tctx(t), &handlers.Record{ID: "x", Data: nil})
 	if err == nil || !strings.Contains(err.Error(), "owner=") {
 		t.Errorf("auto owner in a root-owned dir: %v", err)
 	}
@@ -858,7 +842,7 @@ func TestFilesOwner(t *testing.T) {
 	}
 
 	// explicit
-	es := filesOpen(t, "file://"+rootDir+"?owner=12345:23456")
+	es := openStore(t, "file://"+rootDir+"?owner=12345:23456")
 	filesWrite(t, es, &handlers.Record{ID: "explicit", Data: nil})
 	if st := stat(filepath.Join(rootDir, "sess_explicit")); st.Uid != 12345 || st.Gid != 23456 {
 		t.Errorf("owner=12345:23456: uid %d gid %d", st.Uid, st.Gid)
@@ -891,7 +875,7 @@ func TestFilesOwnerWithPHP(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o700)
 	os.Chown(dir, nobody, nobody)
-	s := filesOpen(t, "file://"+dir)
+	s := openStore(t, "file://"+dir)
 	filesWrite(t, s, &handlers.Record{ID: "fromgo", Data: storetest.Counter(phpserialize.HandlerPHP, 7)})
 	os.WriteFile(filepath.Join(dir, "sess_foreign"), []byte("n|i:1;"), 0o666)
 	os.Chown(filepath.Join(dir, "sess_foreign"), 4242, 4242)
@@ -1013,7 +997,7 @@ func TestFilesNativePHPInterop(t *testing.T) {
 			if c.prepare != nil {
 				c.prepare(t, dir)
 			}
-			s := filesOpen(t, filesURL(dir, c.query))
+			s := openStore(t, filesURL(dir, c.query))
 			client := filesClient(t)
 			u := base + "/counter.php"
 
@@ -1026,13 +1010,13 @@ func TestFilesNativePHPInterop(t *testing.T) {
 				t.Fatalf("Go read %q, PHP stored %q", rec.Data, r.Enc)
 			}
 			var list []string
-			s.(handlers.Lister).List(filesCtx(t), func(id string) error { list = append(list, id); return nil })
+			s.(handlers.Lister).List(tctx(t), func(id string) error { list = append(list, id); return nil })
 			if len(list) != 1 || list[0] != r.ID {
 				t.Errorf("List = %v, want [%s]", list, r.ID)
 			}
 
 			// Go changes the session: PHP sees it and goes on.
-			err := handlers.Update(filesCtx(t), s, r.ID, func(rec *handlers.Record) error {
+			err := handlers.Update(tctx(t), s, r.ID, func(rec *handlers.Record) error {
 				rec.Data = filesSetVars(t, c.handler, rec.Data, "n", filesCounter(t, c.handler, rec.Data)+40, "from_go", "héllo\x00|;")
 				return nil
 			})
@@ -1055,7 +1039,7 @@ func TestFilesNativePHPInterop(t *testing.T) {
 			}
 
 			// Destroy: PHP starts over.
-			if err := s.Destroy(filesCtx(t), r.ID); err != nil {
+			if err := s.Destroy(tctx(t), r.ID); err != nil {
 				t.Fatal(err)
 			}
 			if r3 := filesMustGet(t, client, u, ""); r3.N != 1 {
@@ -1122,17 +1106,17 @@ func TestFilesPHPLocks(t *testing.T) {
 	u := base + "/counter.php"
 	r := filesMustGet(t, client, u, "")
 	id, h := r.ID, phpserialize.HandlerPHP
-	impatient := filesOpen(t, filesURL(dir, "lock_timeout=0.2"))
-	patient := filesOpen(t, filesURL(dir, "lock_timeout=20"))
+	impatient := openStore(t, filesURL(dir, "lock_timeout=0.2"))
+	patient := openStore(t, filesURL(dir, "lock_timeout=20"))
 
 	// PHP holds: a Go Write times out and writes nothing; so does a Read.
 	done := filesHold(t, client, u, "", 1500)
 	start := time.Now()
-	err := impatient.Write(filesCtx(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 100)})
+	err := impatient.Write(tctx(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 100)})
 	if !errors.Is(err, handlers.ErrLockTimeout) || time.Since(start) > time.Second {
 		t.Errorf("Write while PHP holds the session: %v after %v", err, time.Since(start))
 	}
-	if _, err := impatient.Read(filesCtx(t), id); !errors.Is(err, handlers.ErrLockTimeout) {
+	if _, err := impatient.Read(tctx(t), id); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Errorf("Read while PHP holds the session: %v", err)
 	}
 	r = <-done
@@ -1161,19 +1145,19 @@ func TestFilesPHPLocks(t *testing.T) {
 	}
 
 	// Go holds: PHP waits for it.
-	lk, err := patient.(handlers.Locker).Lock(filesCtx(t), id)
+	lk, err := patient.(handlers.Locker).Lock(tctx(t), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	phpDone := filesBlocked(t, client, u, "", 700*time.Millisecond)
-	rec, err := lk.Read(filesCtx(t))
+	rec, err := lk.Read(tctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lk.Write(filesCtx(t), &handlers.Record{Data: filesSetVars(t, h, rec.Data, "n", 500)}); err != nil {
+	if err := lk.Write(tctx(t), &handlers.Record{Data: filesSetVars(t, h, rec.Data, "n", 500)}); err != nil {
 		t.Fatal(err)
 	}
-	lk.Unlock(filesCtx(t))
+	lk.Unlock(tctx(t))
 	if r := <-phpDone; r.N != 501 {
 		t.Errorf("PHP after Go's locked write: n=%d, want 501", r.N)
 	}
@@ -1186,7 +1170,7 @@ func TestFilesPHPConcurrentCounter(t *testing.T) {
 	root := filesDocroot(t, map[string]string{"counter.php": filesPHPCounter})
 	dir := t.TempDir()
 	base := testenv.PHPServer(t, root, map[string]string{"session.save_path": dir}, []string{"PHP_CLI_SERVER_WORKERS=4"})
-	s := filesOpen(t, filesURL(dir, "lock_timeout=30"))
+	s := openStore(t, filesURL(dir, "lock_timeout=30"))
 	h := phpserialize.HandlerPHP
 	id := storetest.NewID()
 	filesWrite(t, s, &handlers.Record{ID: id, Data: storetest.Counter(h, 0)})
@@ -1211,7 +1195,7 @@ func TestFilesPHPConcurrentCounter(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				err := handlers.Update(filesCtx(t), s, id, func(rec *handlers.Record) error {
+				err := handlers.Update(tctx(t), s, id, func(rec *handlers.Record) error {
 					n := filesCounter(t, h, rec.Data)
 					rec.Data = filesSetVars(t, h, rec.Data, "n", n+1)
 					return nil
@@ -1237,7 +1221,7 @@ func TestFilesPHPExpiry(t *testing.T) {
 	root := filesDocroot(t, map[string]string{"counter.php": filesPHPCounter})
 	dir := t.TempDir()
 	base := testenv.PHPServer(t, root, map[string]string{"session.save_path": dir, "session.gc_maxlifetime": "1440", "session.gc_probability": "0"}, nil)
-	s := filesOpen(t, filesURL(dir, "ttl=1440"))
+	s := openStore(t, filesURL(dir, "ttl=1440"))
 	h := phpserialize.HandlerPHP
 	client := &http.Client{Timeout: 30 * time.Second}
 
@@ -1403,7 +1387,7 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 			ini := map[string]string{"session.sid_length": "26", "session.sid_bits_per_character": "5"}
 			base := testenv.PHPServer(t, root, ini, []string{"CI_VERSION=" + c.version, "CI_MATCH_IP=" + mip, "CI_SAVE_PATH=" + dir, "PHP_CLI_SERVER_WORKERS=2"})
 			u := base + "/ci.php"
-			s := filesOpen(t, filesURL(dir, query))
+			s := openStore(t, filesURL(dir, query))
 			h := phpserialize.HandlerPHP
 			client := filesClient(t)
 
@@ -1432,7 +1416,7 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 			}
 
 			// Go writes; PHP reads Go's value.
-			err := handlers.Update(filesCtx(t), s, r.ID, func(rec *handlers.Record) error {
+			err := handlers.Update(tctx(t), s, r.ID, func(rec *handlers.Record) error {
 				rec.Data = filesSetVars(t, h, rec.Data, "n", 20)
 				return nil
 			})
@@ -1452,21 +1436,21 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 			}
 
 			// Go holds the lock: CodeIgniter waits.
-			lk, err := s.(handlers.Locker).Lock(filesCtx(t), id)
+			lk, err := s.(handlers.Locker).Lock(tctx(t), id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			phpDone := filesBlocked(t, &http.Client{}, u, "ci_session="+id, 500*time.Millisecond)
-			lk.Write(filesCtx(t), &handlers.Record{Data: storetest.Counter(h, 300)})
-			lk.Unlock(filesCtx(t))
+			lk.Write(tctx(t), &handlers.Record{Data: storetest.Counter(h, 300)})
+			lk.Unlock(tctx(t))
 			if r4 := <-phpDone; r4.N != 301 {
 				t.Errorf("CodeIgniter after Go's locked write: n=%d, want 301", r4.N)
 			}
 
 			// CodeIgniter holds the lock: Go times out and writes nothing.
 			held := filesHold(t, &http.Client{}, u, "ci_session="+id, 800)
-			imp := filesOpen(t, filesURL(dir, query+"&lock_timeout=0.1"))
-			if err := imp.Write(filesCtx(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 0)}); !errors.Is(err, handlers.ErrLockTimeout) {
+			imp := openStore(t, filesURL(dir, query+"&lock_timeout=0.1"))
+			if err := imp.Write(tctx(t), &handlers.Record{ID: id, Data: storetest.Counter(h, 0)}); !errors.Is(err, handlers.ErrLockTimeout) {
 				t.Errorf("Write while CodeIgniter holds the session: %v", err)
 			}
 			<-held
@@ -1481,7 +1465,7 @@ func TestFilesCodeIgniterInterop(t *testing.T) {
 
 func filesBenchSetup(b *testing.B) (handlers.Store, string, []byte) {
 	dir := b.TempDir()
-	s := filesOpen(b, filesURL(dir, ""))
+	s := openStore(b, filesURL(dir, ""))
 	data := []byte(`user|a:3:{s:2:"id";i:42;s:4:"name";s:4:"zoë";s:5:"roles";a:2:{i:0;s:5:"admin";i:1;s:6:"editor";}}csrf|s:64:"` + strings.Repeat("f", 64) + `";` + `blob|s:700:"` + strings.Repeat("x", 700) + `";`)
 	return s, dir, data
 }

@@ -46,13 +46,13 @@ func TestMemcachePHP(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Memcached(t)
 	base := mcPHPServer(t, "memcache", "tcp://"+addr, nil, 1)
-	s := mcOpen(t, "memcache://"+addr)
+	s := openStore(t, "memcache://"+addr)
 	raw := mcRaw(addr)
 	id := storetest.NewID()
 	php := newMCPHPClient(t, base, "PHPSESSID", id)
 
 	php.mustGet("/s.php")
-	rec, err := s.Read(mcCtx(t), id)
+	rec, err := s.Read(tctx(t), id)
 	if err != nil {
 		t.Fatalf("Go reads pecl memcache's session: %v", err)
 	}
@@ -71,7 +71,7 @@ func TestMemcachePHP(t *testing.T) {
 	if it.Flags != 2 || !bytes.HasPrefix(it.Value, []byte{0x78}) {
 		t.Fatalf("large session stored with flags %d, header % x: not zlib", it.Flags, it.Value[:2])
 	}
-	rec, err = s.Read(mcCtx(t), id)
+	rec, err = s.Read(tctx(t), id)
 	if err != nil {
 		t.Fatalf("Go reads a zlib-compressed session: %v", err)
 	}
@@ -81,7 +81,7 @@ func TestMemcachePHP(t *testing.T) {
 
 	// Go writes (large, uncompressed), PHP reads and keeps working.
 	goData := mcPayload(t, "n", 30, "big", strings.Repeat("from go ", 5000))
-	if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: goData}); err != nil {
+	if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: goData}); err != nil {
 		t.Fatal(err)
 	}
 	if it := mcMustGet(t, raw, id); it.Flags != 0 {
@@ -99,7 +99,7 @@ func TestMemcachePHP(t *testing.T) {
 	if n := mcReadN(t, s, id); n != 31 {
 		t.Fatalf("n=%d, want 31", n)
 	}
-	if err := s.Destroy(mcCtx(t), id); err != nil {
+	if err := s.Destroy(tctx(t), id); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.Get(id); !errors.Is(err, memcache.ErrCacheMiss) {
@@ -125,12 +125,12 @@ func TestMemcacheLocking(t *testing.T) {
 				t.Fatal("PHP did not take the lock")
 			}
 		}
-		impatient := mcOpen(t, "memcache://"+addr+"?lock_timeout=0.3")
-		if err := impatient.Write(mcCtx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)}); !errors.Is(err, handlers.ErrLockTimeout) {
+		impatient := openStore(t, "memcache://"+addr+"?lock_timeout=0.3")
+		if err := impatient.Write(tctx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)}); !errors.Is(err, handlers.ErrLockTimeout) {
 			t.Fatalf("Write while PHP holds the session: %v", err)
 		}
-		patient := mcOpen(t, "memcache://"+addr+"?lock_timeout=10")
-		if err := patient.Write(mcCtx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)}); err != nil {
+		patient := openStore(t, "memcache://"+addr+"?lock_timeout=10")
+		if err := patient.Write(tctx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)}); err != nil {
 			t.Fatal(err)
 		}
 		if r := <-done; !r.OK || mcSeenN(r) != 1 {
@@ -144,17 +144,17 @@ func TestMemcacheLocking(t *testing.T) {
 	t.Run("GoHolds", func(t *testing.T) {
 		t.Parallel()
 		php, id := mcPeclStarted(t, addr, nil)
-		s := mcOpen(t, "memcache://"+addr)
-		lk, err := s.(handlers.Locker).Lock(mcCtx(t), id)
+		s := openStore(t, "memcache://"+addr)
+		lk, err := s.(handlers.Locker).Lock(tctx(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		done := php.async("/s.php")
 		time.Sleep(500 * time.Millisecond)
-		if err := lk.Write(mcCtx(t), &handlers.Record{Data: mcPayload(t, "n", 20)}); err != nil {
+		if err := lk.Write(tctx(t), &handlers.Record{Data: mcPayload(t, "n", 20)}); err != nil {
 			t.Fatal(err)
 		}
-		lk.Unlock(mcCtx(t))
+		lk.Unlock(tctx(t))
 		r := <-done
 		if !r.OK || mcSeenN(r) != 20 || r.Waited < 0.4 {
 			t.Fatalf("PHP while Go held the lock: %+v", r)
@@ -172,12 +172,12 @@ func TestMemcacheLocking(t *testing.T) {
 		t.Parallel()
 		php, id := mcPeclStarted(t, addr, map[string]string{"memcache.lock_timeout": "1"})
 		php.mustGet("/s.php")
-		s := mcOpen(t, "memcache://"+addr)
-		lk, err := s.(handlers.Locker).Lock(mcCtx(t), id)
+		s := openStore(t, "memcache://"+addr)
+		lk, err := s.(handlers.Locker).Lock(tctx(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer lk.Unlock(mcCtx(t))
+		defer lk.Unlock(tctx(t))
 		r := php.mustGet("/s.php")
 		if r.Waited < 1.5 || len(r.Seen) != 0 {
 			t.Fatalf("PHP with Go holding the lock beyond 2 x lock_timeout: %+v", r)
@@ -193,6 +193,6 @@ func TestMemcacheCounter(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Memcached(t)
 	base := mcPHPServer(t, "memcache", "tcp://"+addr, nil, 4)
-	s := mcOpen(t, "memcache://"+addr+"?lock_timeout=30")
+	s := openStore(t, "memcache://"+addr+"?lock_timeout=30")
 	mcCounter(t, s, base, "PHPSESSID", "/s.php", 3, 2, 10)
 }

@@ -37,23 +37,6 @@ import (
 
 // ------------------------------------------------------------- helpers --
 
-func mcCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// mcOpen opens a store and closes it at the end of the test.
-func mcOpen(t testing.TB, rawURL string) handlers.Store {
-	t.Helper()
-	s, err := handlers.Open(mcCtx(t), rawURL)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", rawURL, err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // mcRaw is a plain gomemcache client, to look at items as stored.
 func mcRaw(addr string) *memcache.Client {
 	c := memcache.New(addr)
@@ -210,7 +193,7 @@ func mcSeenN(r mcPHPResult) int {
 // mcReadN returns the n of the stored session (php handler), or -1.
 func mcReadN(t testing.TB, s handlers.Store, id string) int {
 	t.Helper()
-	rec, err := s.Read(mcCtx(t), id)
+	rec, err := s.Read(tctx(t), id)
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
@@ -274,7 +257,7 @@ func mcConformance(t *testing.T, base string, newID func() string) storetest.Con
 				q[k] = v
 			}
 			u.RawQuery = q.Encode()
-			return mcOpen(t, u.String())
+			return openStore(t, u.String())
 		},
 		NewID:   newID,
 		Expires: true,
@@ -324,11 +307,11 @@ func TestMemcachedKeys(t *testing.T) {
 		{"layout=ci4&prefix=p:", "p:ID", "p:ID:lock", 1, "", 300},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
-			s := mcOpen(t, "memcached://"+addr+"?"+tc.query)
+			s := openStore(t, "memcached://"+addr+"?"+tc.query)
 			id := storetest.NewID()
 			key := strings.ReplaceAll(tc.key, "ID", id)
 			lockKey := strings.ReplaceAll(tc.lock, "ID", id)
-			lk, err := s.(handlers.Locker).Lock(mcCtx(t), id)
+			lk, err := s.(handlers.Locker).Lock(tctx(t), id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,10 +329,10 @@ func TestMemcachedKeys(t *testing.T) {
 			if ttl := mcTTL(t, addr, lockKey); ttl < tc.lockTTL-2 || ttl > tc.lockTTL {
 				t.Errorf("lock TTL %d, want %d", ttl, tc.lockTTL)
 			}
-			if err := lk.Write(mcCtx(t), &handlers.Record{Data: data}); err != nil {
+			if err := lk.Write(tctx(t), &handlers.Record{Data: data}); err != nil {
 				t.Fatal(err)
 			}
-			if err := lk.Unlock(mcCtx(t)); err != nil {
+			if err := lk.Unlock(tctx(t)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := raw.Get(lockKey); !errors.Is(err, memcache.ErrCacheMiss) {
@@ -366,7 +349,7 @@ func TestMemcachedKeys(t *testing.T) {
 			if ttl := mcTTL(t, addr, key); ttl < wantTTL-2 || ttl > wantTTL {
 				t.Errorf("TTL %d, want %d", ttl, wantTTL)
 			}
-			rec, err := s.Read(mcCtx(t), id)
+			rec, err := s.Read(tctx(t), id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -383,20 +366,20 @@ func TestMemcachedKeys(t *testing.T) {
 func TestMemcachedExpiry(t *testing.T) {
 	addr := testenv.Memcached(t)
 	for _, layout := range []string{"native", "ci4"} {
-		s := mcOpen(t, "memcached://"+addr+"?layout="+layout+"&ttl=3456000")
+		s := openStore(t, "memcached://"+addr+"?layout="+layout+"&ttl=3456000")
 		id := storetest.NewID()
-		if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: []byte("a|i:1;")}); err != nil {
+		if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: []byte("a|i:1;")}); err != nil {
 			t.Fatal(err)
 		}
-		rec, err := s.Read(mcCtx(t), id)
+		rec, err := s.Read(tctx(t), id)
 		if err != nil {
 			t.Fatalf("%s: a 40-day session is gone at once: %v", layout, err)
 		}
 		if d := rec.TTL - 3456000*time.Second; d < -5*time.Second || d > time.Second {
 			t.Errorf("%s: TTL of a 40-day session = %v", layout, rec.TTL)
 		}
-		never := mcOpen(t, "memcached://"+addr+"?layout="+layout+"&ttl=0")
-		if err := never.Write(mcCtx(t), &handlers.Record{ID: id, Data: []byte("a|i:1;")}); err != nil {
+		never := openStore(t, "memcached://"+addr+"?layout="+layout+"&ttl=0")
+		if err := never.Write(tctx(t), &handlers.Record{ID: id, Data: []byte("a|i:1;")}); err != nil {
 			t.Fatal(err)
 		}
 		if ttl := mcTTL(t, addr, map[string]string{"native": "memc.sess.key.", "ci4": "ci_session:ci_session:"}[layout]+id); ttl != -1 {
@@ -477,7 +460,7 @@ func TestMemcachedNativePHP(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Memcached(t)
 	base := mcPHPServer(t, "memcached", addr, nil, 1)
-	s := mcOpen(t, "memcached://"+addr)
+	s := openStore(t, "memcached://"+addr)
 	raw := mcRaw(addr)
 	id := storetest.NewID()
 	php := newMCPHPClient(t, base, "PHPSESSID", id)
@@ -485,7 +468,7 @@ func TestMemcachedNativePHP(t *testing.T) {
 	if r := php.mustGet("/s.php"); r.ID != id || mcSeenN(r) != 0 {
 		t.Fatalf("first PHP request: %+v", r)
 	}
-	rec, err := s.Read(mcCtx(t), id)
+	rec, err := s.Read(tctx(t), id)
 	if err != nil {
 		t.Fatalf("Go reads PHP's session: %v", err)
 	}
@@ -500,7 +483,7 @@ func TestMemcachedNativePHP(t *testing.T) {
 	}
 
 	goData := mcPayload(t, "n", 41, "from", "go", "list", []any{1, "two"})
-	if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: goData}); err != nil {
+	if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: goData}); err != nil {
 		t.Fatal(err)
 	}
 	r := php.mustGet("/s.php")
@@ -518,7 +501,7 @@ func TestMemcachedNativePHP(t *testing.T) {
 	if n := mcReadN(t, s, id); n != 43 {
 		t.Fatalf("n=%d, want 43", n)
 	}
-	if err := s.Destroy(mcCtx(t), id); err != nil {
+	if err := s.Destroy(tctx(t), id); err != nil {
 		t.Fatal(err)
 	}
 	if r := php.mustGet("/s.php"); mcSeenN(r) != 0 {
@@ -540,17 +523,17 @@ func TestMemcachedNativeLocking(t *testing.T) {
 	t.Run("PHPHolds", func(t *testing.T) {
 		done := php.async("/s.php?hold=1500")
 		mcWaitKey(t, raw, "memc.sess.key.lock."+id)
-		impatient := mcOpen(t, "memcached://"+addr+"?lock_timeout=0.3")
-		err := impatient.Write(mcCtx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)})
+		impatient := openStore(t, "memcached://"+addr+"?lock_timeout=0.3")
+		err := impatient.Write(tctx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)})
 		if !errors.Is(err, handlers.ErrLockTimeout) {
 			t.Fatalf("Write while PHP holds the session: %v, want ErrLockTimeout", err)
 		}
 		if !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "memcached") {
 			t.Errorf("error does not name backend and id: %v", err)
 		}
-		patient := mcOpen(t, "memcached://"+addr+"?lock_timeout=10")
+		patient := openStore(t, "memcached://"+addr+"?lock_timeout=10")
 		start := time.Now()
-		if err := patient.Write(mcCtx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)}); err != nil {
+		if err := patient.Write(tctx(t), &handlers.Record{ID: id, Data: mcPayload(t, "n", 100)}); err != nil {
 			t.Fatal(err)
 		}
 		r := <-done
@@ -566,8 +549,8 @@ func TestMemcachedNativeLocking(t *testing.T) {
 	})
 
 	t.Run("GoHolds", func(t *testing.T) {
-		s := mcOpen(t, "memcached://"+addr)
-		lk, err := s.(handlers.Locker).Lock(mcCtx(t), id)
+		s := openStore(t, "memcached://"+addr)
+		lk, err := s.(handlers.Locker).Lock(tctx(t), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -581,10 +564,10 @@ func TestMemcachedNativeLocking(t *testing.T) {
 			t.Fatalf("PHP while Go holds the lock: %+v, want session_start failing after ~0.75 s", r)
 		}
 		t.Logf("PHP gave up after %.2fs: %s", r.Waited, r.Error)
-		if err := lk.Write(mcCtx(t), &handlers.Record{Data: mcPayload(t, "n", 7)}); err != nil {
+		if err := lk.Write(tctx(t), &handlers.Record{Data: mcPayload(t, "n", 7)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := lk.Unlock(mcCtx(t)); err != nil {
+		if err := lk.Unlock(tctx(t)); err != nil {
 			t.Fatal(err)
 		}
 		if n := mcReadN(t, s, id); n != 7 {
@@ -627,7 +610,7 @@ func mcCounter(t *testing.T, s handlers.Store, base, cookie, path string, phpN, 
 		go func() {
 			defer wg.Done()
 			for range each {
-				err := handlers.Update(mcCtx(t), s, id, func(rec *handlers.Record) error {
+				err := handlers.Update(tctx(t), s, id, func(rec *handlers.Record) error {
 					n, err := mcDataN(rec.Data)
 					rec.Data = storetest.Counter(phpserialize.HandlerPHP, max(n, 0)+1)
 					return err
@@ -657,7 +640,7 @@ func TestMemcachedNativeCounter(t *testing.T) {
 		"memcached.sess_lock_wait_min": "2",
 		"memcached.sess_lock_wait_max": "10",
 	}, 4)
-	s := mcOpen(t, "memcached://"+addr+"?lock_timeout=30")
+	s := openStore(t, "memcached://"+addr+"?lock_timeout=30")
 	mcCounter(t, s, base, "PHPSESSID", "/s.php", 3, 2, 10)
 }
 
@@ -699,7 +682,7 @@ func mcRunPHP(t *testing.T, script string, args ...string) string {
 	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(mcCtx(t), testenv.PHP(t), append([]string{f}, args...)...)
+	cmd := exec.CommandContext(tctx(t), testenv.PHP(t), append([]string{f}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -734,7 +717,7 @@ func TestMemcachedClassCompression(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Memcached(t)
 	_, port, _ := net.SplitHostPort(addr)
-	s := mcOpen(t, "memcached://"+addr+"?layout=ci3")
+	s := openStore(t, "memcached://"+addr+"?layout=ci3")
 	raw := mcRaw(addr)
 	dir := t.TempDir()
 	type value struct {
@@ -782,7 +765,7 @@ func TestMemcachedClassCompression(t *testing.T) {
 		if name == "fastlz-lvl2" && len(it.Value) > 4 && it.Value[4]>>5 != 1 {
 			t.Errorf("%s: FastLZ level %d, want 2", name, it.Value[4]>>5+1)
 		}
-		rec, err := s.Read(mcCtx(t), ids[name])
+		rec, err := s.Read(tctx(t), ids[name])
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -817,7 +800,7 @@ func TestMemcachedClassCompression(t *testing.T) {
 		if err := raw.Set(&memcache.Item{Key: "ci_session:" + id, Value: tc.value, Flags: tc.flags}); err != nil {
 			t.Fatal(err)
 		}
-		rec, err := s.Read(mcCtx(t), id)
+		rec, err := s.Read(tctx(t), id)
 		switch {
 		case tc.bad && err == nil:
 			t.Errorf("%s: read %q, want an error", tc.name, rec.Data)
@@ -833,7 +816,7 @@ func TestMemcachedClassCompression(t *testing.T) {
 	// And the other way: what Go writes, the Memcached class reads.
 	id := mcHexID(40)()
 	big := mcSessionBlob(30000, 9)
-	if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: big}); err != nil {
+	if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: big}); err != nil {
 		t.Fatal(err)
 	}
 	out := strings.TrimSpace(mcRunPHP(t, mcClassGetScript, port, "ci_session:"+id))
@@ -969,14 +952,14 @@ func TestMemcachedCodeIgniter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			base := mcCIServer(t, addr, tc.version, tc.cookie, tc.matchIP)
-			s := mcOpen(t, "memcached://"+addr+"?"+tc.query)
+			s := openStore(t, "memcached://"+addr+"?"+tc.query)
 			raw := mcRaw(addr)
 			id := mcHexID(32)()
 			php := newMCPHPClient(t, base, tc.cookie, id)
 
 			// PHP writes, Go reads.
 			php.mustGet("/s.php")
-			rec, err := s.Read(mcCtx(t), id)
+			rec, err := s.Read(tctx(t), id)
 			if err != nil {
 				t.Fatalf("Go reads CodeIgniter's session: %v", err)
 			}
@@ -988,7 +971,7 @@ func TestMemcachedCodeIgniter(t *testing.T) {
 			}
 			// Go writes (large enough that PHP would compress it), PHP reads.
 			goData := mcPayload(t, "n", 10, "big", strings.Repeat("go data ", 1000))
-			if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: goData}); err != nil {
+			if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: goData}); err != nil {
 				t.Fatal(err)
 			}
 			if r := php.mustGet("/s.php"); mcSeenN(r) != 10 {
@@ -1004,11 +987,11 @@ func TestMemcachedCodeIgniter(t *testing.T) {
 			if it := mcMustGet(t, raw, tc.key+id+":lock"); it.Flags != 1 {
 				t.Errorf("CodeIgniter's lock flags %d", it.Flags)
 			}
-			impatient := mcOpen(t, "memcached://"+addr+"?"+tc.query+"&lock_timeout=0.2")
-			if err := impatient.Write(mcCtx(t), &handlers.Record{ID: id, Data: goData}); !errors.Is(err, handlers.ErrLockTimeout) {
+			impatient := openStore(t, "memcached://"+addr+"?"+tc.query+"&lock_timeout=0.2")
+			if err := impatient.Write(tctx(t), &handlers.Record{ID: id, Data: goData}); !errors.Is(err, handlers.ErrLockTimeout) {
 				t.Fatalf("Write while CodeIgniter holds the lock: %v", err)
 			}
-			err = handlers.Update(mcCtx(t), s, id, func(rec *handlers.Record) error {
+			err = handlers.Update(tctx(t), s, id, func(rec *handlers.Record) error {
 				rec.Data = append(rec.Data, []byte("go|b:1;")...)
 				return nil
 			})
@@ -1024,16 +1007,16 @@ func TestMemcachedCodeIgniter(t *testing.T) {
 
 			// Go holds the lock: CodeIgniter waits (1 s sleeps), then sees
 			// Go's write.
-			lk, err := s.(handlers.Locker).Lock(mcCtx(t), id)
+			lk, err := s.(handlers.Locker).Lock(tctx(t), id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			done = php.async("/s.php")
 			time.Sleep(300 * time.Millisecond)
-			if err := lk.Write(mcCtx(t), &handlers.Record{Data: mcPayload(t, "n", 50)}); err != nil {
+			if err := lk.Write(tctx(t), &handlers.Record{Data: mcPayload(t, "n", 50)}); err != nil {
 				t.Fatal(err)
 			}
-			lk.Unlock(mcCtx(t))
+			lk.Unlock(tctx(t))
 			r := <-done
 			if !r.OK || mcSeenN(r) != 50 || r.Waited < 0.9 {
 				t.Fatalf("CodeIgniter while Go held the lock: %+v", r)
@@ -1077,9 +1060,9 @@ func TestMemcacheBadIDs(t *testing.T) {
 		"memcached://" + addr, "memcached://" + addr + "?layout=ci3&match_ip=10.0.0.1",
 		"memcached://" + addr + "?layout=ci4", "memcache://" + addr, "memcached://" + addr + "?lock=off",
 	} {
-		s := mcOpen(t, u)
+		s := openStore(t, u)
 		for _, id := range []string{"", "a b", "a\r\nflush_all", "a\x00", "../x", "a.lock", "a:b", "ä", long, strings.Repeat("b", 300)} {
-			ctx := mcCtx(t)
+			ctx := tctx(t)
 			checks := map[string]error{}
 			_, checks["Read"] = s.Read(ctx, id)
 			checks["Write"] = s.Write(ctx, &handlers.Record{ID: id, Data: []byte("a|i:1;")})
@@ -1097,8 +1080,8 @@ func TestMemcacheBadIDs(t *testing.T) {
 		t.Fatalf("bad ids made %d connections", n)
 	}
 	// The control: a good id does reach the (mute) server.
-	s := mcOpen(t, "memcached://"+addr+"?timeout=0.2")
-	if _, err := s.Read(mcCtx(t), "goodid"); err == nil || errors.Is(err, handlers.ErrInvalidID) {
+	s := openStore(t, "memcached://"+addr+"?timeout=0.2")
+	if _, err := s.Read(tctx(t), "goodid"); err == nil || errors.Is(err, handlers.ErrInvalidID) {
 		t.Fatalf("Read from a server that hangs up: %v", err)
 	}
 	if conns.Load() == 0 {
@@ -1111,24 +1094,24 @@ func TestMemcacheBadIDs(t *testing.T) {
 func TestMemcachedServerDies(t *testing.T) {
 	t.Parallel()
 	srv := testenv.NewMemcached(t)
-	s := mcOpen(t, "memcached://"+srv.Addr+"?timeout=0.5")
-	holder := mcOpen(t, "memcached://"+srv.Addr+"?timeout=0.5")
+	s := openStore(t, "memcached://"+srv.Addr+"?timeout=0.5")
+	holder := openStore(t, "memcached://"+srv.Addr+"?timeout=0.5")
 	id := storetest.NewID()
 	data := mcPayload(t, "n", 1)
-	if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: data}); err != nil {
+	if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: data}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Read(mcCtx(t), id); err != nil {
+	if _, err := s.Read(tctx(t), id); err != nil {
 		t.Fatal(err)
 	}
 
 	// A writer waiting for a lock when the server dies stops waiting.
-	lk, err := holder.(handlers.Locker).Lock(mcCtx(t), id)
+	lk, err := holder.(handlers.Locker).Lock(tctx(t), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waiting := make(chan error, 1)
-	go func() { waiting <- s.Write(mcCtx(t), &handlers.Record{ID: id, Data: data}) }()
+	go func() { waiting <- s.Write(tctx(t), &handlers.Record{ID: id, Data: data}) }()
 	time.Sleep(200 * time.Millisecond)
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
@@ -1144,9 +1127,9 @@ func TestMemcachedServerDies(t *testing.T) {
 		t.Fatal("lock waiter still waiting 5 s after the server died")
 	}
 	for op, f := range map[string]func() error{
-		"read":  func() error { _, err := s.Read(mcCtx(t), id); return err },
-		"write": func() error { return s.Write(mcCtx(t), &handlers.Record{ID: id, Data: data}) },
-		"list":  func() error { return s.(handlers.Lister).List(mcCtx(t), func(string) error { return nil }) },
+		"read":  func() error { _, err := s.Read(tctx(t), id); return err },
+		"write": func() error { return s.Write(tctx(t), &handlers.Record{ID: id, Data: data}) },
+		"list":  func() error { return s.(handlers.Lister).List(tctx(t), func(string) error { return nil }) },
 	} {
 		start := time.Now()
 		err := f()
@@ -1169,11 +1152,11 @@ func TestMemcachedServerDies(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lk.Unlock(mcCtx(t))
-	if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: data}); err != nil {
+	lk.Unlock(tctx(t))
+	if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: data}); err != nil {
 		t.Fatalf("Write after the server came back: %v", err)
 	}
-	if _, err := s.Read(mcCtx(t), id); err != nil {
+	if _, err := s.Read(tctx(t), id); err != nil {
 		t.Fatalf("Read after the server came back: %v", err)
 	}
 	// A restart behind the pooled connections' back: the first command
@@ -1184,8 +1167,8 @@ func TestMemcachedServerDies(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.Read(mcCtx(t), id)
-				s.(handlers.Toucher).Touch(mcCtx(t), id, 0)
+				s.Read(tctx(t), id)
+				s.(handlers.Toucher).Touch(tctx(t), id, 0)
 			}()
 		}
 		wg.Wait()
@@ -1195,10 +1178,10 @@ func TestMemcachedServerDies(t *testing.T) {
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Write(mcCtx(t), &handlers.Record{ID: id, Data: data}); err != nil {
+		if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: data}); err != nil {
 			t.Fatalf("Write after a restart: %v", err)
 		}
-		if _, err := s.Read(mcCtx(t), id); err != nil {
+		if _, err := s.Read(tctx(t), id); err != nil {
 			t.Fatalf("Read after a restart: %v", err)
 		}
 	}
@@ -1209,7 +1192,7 @@ func TestMemcachedServerDies(t *testing.T) {
 	}
 	defer srv.Resume()
 	start := time.Now()
-	_, err = s.Read(mcCtx(t), id)
+	_, err = s.Read(tctx(t), id)
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Fatalf("Read from a frozen server: %v after %v", err, time.Since(start))
 	}
@@ -1263,9 +1246,9 @@ func TestMemcachedOldServer(t *testing.T) {
 			}()
 		}
 	}()
-	s := mcOpen(t, "memcached://"+ln.Addr().String())
+	s := openStore(t, "memcached://"+ln.Addr().String())
 	for range 3 {
-		rec, err := s.Read(mcCtx(t), "old1")
+		rec, err := s.Read(tctx(t), "old1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1273,13 +1256,13 @@ func TestMemcachedOldServer(t *testing.T) {
 			t.Fatalf("Read = %q TTL %v", rec.Data, rec.TTL)
 		}
 	}
-	if _, err := s.Read(mcCtx(t), "old2"); !errors.Is(err, handlers.ErrNotFound) {
+	if _, err := s.Read(tctx(t), "old2"); !errors.Is(err, handlers.ErrNotFound) {
 		t.Fatalf("Read of a missing session: %v", err)
 	}
 	if n := mgSeen.Load(); n != 1 {
 		t.Errorf("mg tried %d times, want once", n)
 	}
-	err = s.(handlers.Lister).List(mcCtx(t), func(string) error { return nil })
+	err = s.(handlers.Lister).List(tctx(t), func(string) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "cannot list keys") || !strings.Contains(err.Error(), "lru crawler disabled") {
 		t.Fatalf("List without the LRU crawler: %v", err)
 	}
@@ -1296,10 +1279,10 @@ func TestMemcachedListSkips(t *testing.T) {
 	}
 	// expired at once, but still in memory until the crawler reclaims it
 	raw.Set(&memcache.Item{Key: "memc.sess.key.expired", Value: []byte("x"), Expiration: int32(time.Now().Unix() - 100)})
-	native := mcOpen(t, "memcached://"+srv.Addr)
-	native.Write(mcCtx(t), &handlers.Record{ID: "live1", Data: []byte("a|i:1;")})
+	native := openStore(t, "memcached://"+srv.Addr)
+	native.Write(tctx(t), &handlers.Record{ID: "live1", Data: []byte("a|i:1;")})
 	var got []string
-	if err := native.(handlers.Lister).List(mcCtx(t), func(id string) error { got = append(got, id); return nil }); err != nil {
+	if err := native.(handlers.Lister).List(tctx(t), func(id string) error { got = append(got, id); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(got, ",") != "live1" {
@@ -1313,7 +1296,7 @@ var mcBenchData = bytes.Repeat([]byte(`k|s:40:"012345678901234567890123456789012
 
 func BenchmarkMemcachedGet(b *testing.B) {
 	addr := testenv.Memcached(b)
-	s := mcOpen(b, "memcached://"+addr)
+	s := openStore(b, "memcached://"+addr)
 	id := storetest.NewID()
 	if err := s.Write(context.Background(), &handlers.Record{ID: id, Data: mcBenchData}); err != nil {
 		b.Fatal(err)
@@ -1340,7 +1323,7 @@ func BenchmarkMemcachedPut(b *testing.B) {
 	addr := testenv.Memcached(b)
 	id := storetest.NewID()
 	for _, lock := range []string{"on", "off"} {
-		s := mcOpen(b, "memcached://"+addr+"?lock="+lock)
+		s := openStore(b, "memcached://"+addr+"?lock="+lock)
 		b.Run("store/lock="+lock, func(b *testing.B) {
 			ctx := context.Background()
 			for b.Loop() {

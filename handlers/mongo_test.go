@@ -69,7 +69,7 @@ func TestMongoConformance(t *testing.T) {
 					for k, v := range extra {
 						q[k] = v
 					}
-					return mcOpen(t, uri+"phpsess?"+q.Encode())
+					return openStore(t, uri+"phpsess?"+q.Encode())
 				},
 				// No expiry on read: the adapters read a session until gc()
 				// or destroy() removes it.
@@ -87,7 +87,7 @@ func TestMongoPHP(t *testing.T) {
 		t.Run(layout, func(t *testing.T) {
 			t.Parallel()
 			coll := "php_" + strings.ReplaceAll(layout, "-", "_")
-			s := mcOpen(t, uri+"phpsess?layout="+layout+"&collection="+coll)
+			s := openStore(t, uri+"phpsess?layout="+layout+"&collection="+coll)
 			raw := mongoRaw(t, uri, "phpsess", coll)
 			cfg := map[string]any{"adapter": "mongo", "version": layout, "uri": uri, "db": "phpsess", "collection": coll}
 			goID, phpID := phalconInterop(t, s, cfg, storetest.NewID)
@@ -124,7 +124,7 @@ func TestMongoPHP(t *testing.T) {
 func TestMongoGCAndList(t *testing.T) {
 	t.Parallel()
 	uri := testenv.FerretDB(t)
-	s := mcOpen(t, uri+"phpsess?layout=incubator-session&collection=gc&ttl=60")
+	s := openStore(t, uri+"phpsess?layout=incubator-session&collection=gc&ttl=60")
 	raw := mongoRaw(t, uri, "phpsess", "gc")
 	old, fresh, never := storetest.NewID(), storetest.NewID(), storetest.NewID()
 	for _, id := range []string{old, fresh} {
@@ -195,7 +195,7 @@ func TestMongoOptions(t *testing.T) {
 			t.Errorf("error shows the password: %v", err)
 		}
 	}
-	s := mcOpen(t, uri+"phpsess")
+	s := openStore(t, uri+"phpsess")
 	if i := s.Info(); i.Backend != "mongodb" || i.Layout != "incubator" || i.TTL != 1440*time.Second || i.Locking {
 		t.Errorf("defaults: %+v", i)
 	}

@@ -194,7 +194,7 @@ func TestPhalconConformance(t *testing.T) {
 			dir := t.TempDir()
 			storetest.Run(t, storetest.Config{
 				Open: func(t *testing.T, extra url.Values) handlers.Store {
-					return filesOpen(t, filesURL(dir, "layout="+layout+"&"+extra.Encode()))
+					return openStore(t, filesURL(dir, "layout="+layout+"&"+extra.Encode()))
 				},
 				// Phalcon reads a file past its lifetime until gc() removes it.
 				Expires: false,
@@ -251,7 +251,7 @@ func TestPhalconRedisPHP(t *testing.T) {
 				cfg["prefix"] = "app1"
 				q += "&prefix=app1"
 			}
-			s := openRedisStore(t, "redis://"+addr+"/15?"+q)
+			s := openStore(t, "redis://"+addr+"/15?"+q)
 			if s.Info().TTL != tc.ttl {
 				t.Errorf("default lifetime %v, want %v", s.Info().TTL, tc.ttl)
 			}
@@ -312,7 +312,7 @@ func TestPhalconRedisLock(t *testing.T) {
 	php := testenv.PHP(t)
 	raw := rawRedis(t, addr, 14)
 	cfg := map[string]any{"adapter": "redis", "version": 5, "host": host, "port": port, "index": 14, "locking": true}
-	s := openRedisStore(t, "redis://"+addr+"/14?layout=phalcon5&lock=on&lock_timeout=10")
+	s := openStore(t, "redis://"+addr+"/14?layout=phalcon5&lock=on&lock_timeout=10")
 	id := storetest.NewID()
 
 	// PHP holds the lock for a while; Go's write waits for it, then wins.
@@ -325,7 +325,7 @@ func TestPhalconRedisLock(t *testing.T) {
 	if v := raw.Get(tctx(t), "sess-reds-"+id+"-lock").Val(); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(v) {
 		t.Errorf("PHP's lock value %q", v)
 	}
-	impatient := openRedisStore(t, "redis://"+addr+"/14?layout=phalcon5&lock=on&lock_timeout=0.2")
+	impatient := openStore(t, "redis://"+addr+"/14?layout=phalcon5&lock=on&lock_timeout=0.2")
 	if err := impatient.Write(tctx(t), &handlers.Record{ID: id, Data: phalconPayload(t, 100)}); !errors.Is(err, handlers.ErrLockTimeout) {
 		t.Fatalf("Write while PHP holds the lock, lock_timeout=0.2: %v, want ErrLockTimeout", err)
 	}
@@ -404,7 +404,7 @@ func TestPhalconMemcachedPHP(t *testing.T) {
 				cfg["prefix"] = tc.prefix
 				q += "&prefix=" + tc.prefix
 			}
-			s := mcOpen(t, tc.scheme+"://"+addr+"?"+q)
+			s := openStore(t, tc.scheme+"://"+addr+"?"+q)
 			if s.Info().TTL != tc.ttl {
 				t.Errorf("default lifetime %v, want %v", s.Info().TTL, tc.ttl)
 			}
@@ -466,7 +466,7 @@ func TestPhalconFilesPHP(t *testing.T) {
 			if tc.prefix != "" {
 				q += "&prefix=" + tc.prefix
 			}
-			s := filesOpen(t, filesURL(dir, q))
+			s := openStore(t, filesURL(dir, q))
 			goID, phpID := phalconInterop(t, s, cfg, storetest.NewID)
 			for _, id := range []string{goID, phpID} {
 				b, err := os.ReadFile(filepath.Join(dir, tc.file+id))
@@ -534,13 +534,13 @@ func TestPhalconWrongForm(t *testing.T) {
 	id := storetest.NewID()
 	phalconMustPHP(t, map[string]any{"adapter": "redis", "version": 3, "host": host, "port": port, "index": 15, "id": id})
 	for _, layout := range []string{"phalcon4", "phalcon5"} {
-		s := openRedisStore(t, "redis://"+addr+"/15?prefix=_PHCR&layout="+layout)
+		s := openStore(t, "redis://"+addr+"/15?prefix=_PHCR&layout="+layout)
 		_, err := s.Read(tctx(t), id)
 		phalconMismatch(t, err, layout+" layout expects the payload wrapped", "found raw session data", "phalcon3 store")
 	}
 	id = storetest.NewID()
 	raw.Set(tctx(t), "_PHCR"+id, wrapped, time.Minute)
-	p3 := openRedisStore(t, "redis://"+addr+"/15?layout=phalcon3")
+	p3 := openStore(t, "redis://"+addr+"/15?layout=phalcon3")
 	_, err := p3.Read(tctx(t), id)
 	phalconMismatch(t, err, "phalcon3 layout expects raw session data", "wrapped as a PHP string")
 	// Why it matters: Phalcon 5 reads raw data as an empty session.
@@ -555,9 +555,9 @@ func TestPhalconWrongForm(t *testing.T) {
 	memc := func(version int, id string, set map[string]any) {
 		phalconMustPHP(t, map[string]any{"adapter": "libmemcached", "version": version, "host": mcHost, "port": mcPort, "id": id, "set": set, "prefix": "sess-memc-"})
 	}
-	p4 := mcOpen(t, "memcached://"+mc+"?layout=phalcon4")
-	p5 := mcOpen(t, "memcached://"+mc+"?layout=phalcon5")
-	p3m := mcOpen(t, "memcached://"+mc+"?layout=phalcon3&prefix=sess-memc-")
+	p4 := openStore(t, "memcached://"+mc+"?layout=phalcon4")
+	p5 := openStore(t, "memcached://"+mc+"?layout=phalcon5")
+	p3m := openStore(t, "memcached://"+mc+"?layout=phalcon3&prefix=sess-memc-")
 	for _, big := range []string{"", strings.Repeat("compressible ", 500)} {
 		id4, id5 := storetest.NewID(), storetest.NewID()
 		memc(4, id4, map[string]any{"big": big})
@@ -579,14 +579,14 @@ func TestPhalconWrongForm(t *testing.T) {
 	if err := mcRaw(mc).Set(&memcache.Item{Key: "pm-" + id, Value: data}); err != nil {
 		t.Fatal(err)
 	}
-	pm := mcOpen(t, "memcache://"+mc+"?layout=phalcon3&prefix=pm-")
+	pm := openStore(t, "memcache://"+mc+"?layout=phalcon3&prefix=pm-")
 	_, err = pm.Read(tctx(t), id)
 	phalconMismatch(t, err, "phalcon3 layout expects the payload wrapped", "found raw session data")
 
 	// A value that is neither form is named as such, without its bytes.
 	id = storetest.NewID()
 	raw.Set(tctx(t), "sess-reds-"+id, `s:99:"short";`, time.Minute)
-	_, err = openRedisStore(t, "redis://"+addr+"/15?layout=phalcon5").Read(tctx(t), id)
+	_, err = openStore(t, "redis://"+addr+"/15?layout=phalcon5").Read(tctx(t), id)
 	phalconMismatch(t, err, "claims 99 bytes but only")
 	if strings.Contains(err.Error(), "short") {
 		t.Errorf("the error quotes the stored value: %v", err)
@@ -625,20 +625,20 @@ func TestPhalconOptions(t *testing.T) {
 		"memcache://" + mc + "?layout=phalcon3",
 		"redis://" + redisAddr + "/15?layout=phalcon3&lock=off",
 	} {
-		if s := mcOpen(t, u); s.Info().Locking {
+		if s := openStore(t, u); s.Info().Locking {
 			t.Errorf("%s: locking on by default", u)
 		}
 	}
-	s := openRedisStore(t, "redis://"+redisAddr+"/15?layout=phalcon5&lock=on")
+	s := openStore(t, "redis://"+redisAddr+"/15?layout=phalcon5&lock=on")
 	if i := s.Info(); !i.Locking || i.TTL != time.Hour {
 		t.Errorf("phalcon5 lock=on: %+v", i)
 	}
-	if _, err := openRedisStore(t, "redis://"+redisAddr+"/15?layout=phalcon4").(handlers.Locker).Lock(tctx(t), "abc"); err == nil {
+	if _, err := openStore(t, "redis://"+redisAddr+"/15?layout=phalcon4").(handlers.Locker).Lock(tctx(t), "abc"); err == nil {
 		t.Error("phalcon4 Lock succeeded")
 	}
 	// Stream files are named by the bare id, and sess_ files are not
 	// listed or collected as sessions.
-	st := filesOpen(t, filesURL(dir, "layout=phalcon5&ttl=60"))
+	st := openStore(t, filesURL(dir, "layout=phalcon5&ttl=60"))
 	id := storetest.NewID()
 	filesWrite(t, st, &handlers.Record{ID: id, Data: phalconPayload(t, 1)})
 	old := filepath.Join(dir, "sess_"+id)

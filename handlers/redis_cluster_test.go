@@ -92,7 +92,7 @@ func multiConformance(t *testing.T, storeURL func(url.Values) string, cases []mu
 					for k, v := range extra {
 						q[k] = v
 					}
-					return openRedisStore(t, storeURL(q))
+					return openStore(t, storeURL(q))
 				},
 				Expires:     true,
 				SkipLocking: tc.skipLocking,
@@ -115,10 +115,10 @@ func clusterClient(t testing.TB, addrs []string) *redis.ClusterClient {
 func TestRedisClusterKeysAndLocks(t *testing.T) {
 	t.Parallel()
 	addrs := testenv.RedisCluster(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	raw := clusterClient(t, addrs)
 
-	native := openRedisStore(t, clusterURL(addrs, "layout=native"))
+	native := openStore(t, clusterURL(addrs, "layout=native"))
 	id := storetest.NewID()
 	if err := native.Write(ctx, &handlers.Record{ID: id, Data: []byte("a|i:1;")}); err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestRedisClusterKeysAndLocks(t *testing.T) {
 		t.Fatalf("Lock on a cluster's native layout: %v", err)
 	}
 
-	ci := openRedisStore(t, clusterURL(addrs, "layout=ci4&lock_timeout=300ms"))
+	ci := openStore(t, clusterURL(addrs, "layout=ci4&lock_timeout=300ms"))
 	key := "ci_session:ci_session:" + id
 	if redisSlot(t, raw, key) == redisSlot(t, raw, key+":lock") {
 		t.Fatalf("test id %s: its lock is in the same slot; pick another", id)
@@ -207,7 +207,7 @@ func TestRedisClusterKeysAndLocks(t *testing.T) {
 	withPass := make([]string, len(addrs))
 	copy(withPass, addrs)
 	withPass[0] = "default:s3cret@" + addrs[0]
-	authed := openRedisStore(t, clusterURL(withPass, "layout=ci3"))
+	authed := openStore(t, clusterURL(withPass, "layout=ci3"))
 	for _, r := range recs[:20] {
 		if err := authed.Write(ctx, r); err != nil {
 			t.Fatalf("write with the password: %v", err)
@@ -273,8 +273,8 @@ func clusterPHP(t *testing.T, addrs []string, mode string, ids []string) string 
 func TestRedisClusterPHP(t *testing.T) {
 	t.Parallel()
 	addrs := testenv.RedisCluster(t)
-	ctx := redisCtx(t)
-	s := openRedisStore(t, clusterURL(addrs, "layout=native"))
+	ctx := tctx(t)
+	s := openStore(t, clusterURL(addrs, "layout=native"))
 	const n = 1000
 	ids := func() []string {
 		out := make([]string, n)
@@ -323,9 +323,9 @@ func TestRedisClusterPHP(t *testing.T) {
 func TestRedisSentinelFailover(t *testing.T) {
 	t.Parallel()
 	sentinels, name, setup := testenv.RedisSentinel(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	u := "redis+sentinel://" + strings.Join(sentinels, ",") + "/" + name + "?layout=ci4&lock_timeout=5s&timeout=2s"
-	s := openRedisStore(t, u)
+	s := openStore(t, u)
 
 	// a write no replica confirms (the replica hangs) is reported as failed
 	if err := setup.Replica.Pause(); err != nil {
@@ -441,9 +441,9 @@ func TestMigrateMemcachedPoolToRedisCluster(t *testing.T) {
 		pool = append(pool, testenv.NewMemcached(t).Addr)
 	}
 	addrs := testenv.RedisCluster(t)
-	ctx := redisCtx(t)
-	from := mcOpen(t, "memcached://"+strings.Join(pool, ","))
-	to := openRedisStore(t, clusterURL(addrs, "layout=native"))
+	ctx := tctx(t)
+	from := openStore(t, "memcached://"+strings.Join(pool, ","))
+	to := openStore(t, clusterURL(addrs, "layout=native"))
 	want := map[string]string{}
 	for i := range 1000 {
 		id := storetest.NewID()

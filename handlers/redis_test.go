@@ -39,23 +39,6 @@ import (
 
 // ------------------------------------------------------------ helpers --
 
-func redisCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// openRedisStore opens a store URL and closes it at the end of the test.
-func openRedisStore(t testing.TB, rawURL string) handlers.Store {
-	t.Helper()
-	s, err := handlers.Open(redisCtx(t), rawURL)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", handlers.Redact(rawURL), err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // rawRedis is a plain go-redis client, to look at keys behind the store.
 func rawRedis(t testing.TB, addr string, db int) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
@@ -68,7 +51,7 @@ func redisCounter(n int) []byte { return storetest.Counter(phpserialize.HandlerP
 // redisMustGet returns the raw value of key, failing the test if it is missing.
 func redisMustGet(t *testing.T, c *redis.Client, key string) []byte {
 	t.Helper()
-	b, err := c.Get(redisCtx(t), key).Bytes()
+	b, err := c.Get(tctx(t), key).Bytes()
 	if err != nil {
 		t.Fatalf("GET %s: %v", key, err)
 	}
@@ -80,7 +63,7 @@ func redisWaitKey(t *testing.T, c *redis.Client, key string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if n, _ := c.Exists(redisCtx(t), key).Result(); n == 1 {
+		if n, _ := c.Exists(tctx(t), key).Result(); n == 1 {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -113,7 +96,7 @@ func TestRedisConformance(t *testing.T) {
 					for k, v := range extra {
 						q[k] = v
 					}
-					return openRedisStore(t, fmt.Sprintf("redis://%s/%d?%s", addr, tc.db, q.Encode()))
+					return openStore(t, fmt.Sprintf("redis://%s/%d?%s", addr, tc.db, q.Encode()))
 				},
 				Expires:     true,
 				SkipLocking: tc.skipLocking,
@@ -143,30 +126,30 @@ func TestRedisKeys(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.query, func(t *testing.T) {
-			s := openRedisStore(t, "redis://"+addr+"/7?"+tc.query)
+			s := openStore(t, "redis://"+addr+"/7?"+tc.query)
 			id := storetest.NewID()
 			data := redisCounter(3)
-			if err := s.Write(redisCtx(t), &handlers.Record{ID: id, Data: data, Meta: tc.meta}); err != nil {
+			if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: data, Meta: tc.meta}); err != nil {
 				t.Fatal(err)
 			}
 			key := fmt.Sprintf(tc.key, id)
 			if got := redisMustGet(t, raw, key); !bytes.Equal(got, data) {
 				t.Fatalf("%s = %q, want %q", key, got, data)
 			}
-			if d := raw.TTL(redisCtx(t), key).Val(); d != tc.ttl {
+			if d := raw.TTL(tctx(t), key).Val(); d != tc.ttl {
 				t.Errorf("TTL %s = %v, want %v", key, d, tc.ttl)
 			}
-			if n := raw.Exists(redisCtx(t), key+"_LOCK", key+":lock").Val(); n != 0 {
+			if n := raw.Exists(tctx(t), key+"_LOCK", key+":lock").Val(); n != 0 {
 				t.Errorf("a lock key is left after Write")
 			}
-			rec, err := s.Read(redisCtx(t), id)
+			rec, err := s.Read(tctx(t), id)
 			if err != nil || !bytes.Equal(rec.Data, data) || rec.Meta.IP != tc.meta.IP {
 				t.Fatalf("Read = %+v, %v", rec, err)
 			}
-			if err := s.Destroy(redisCtx(t), id); err != nil {
+			if err := s.Destroy(tctx(t), id); err != nil {
 				t.Fatal(err)
 			}
-			if raw.Exists(redisCtx(t), key).Val() != 0 {
+			if raw.Exists(tctx(t), key).Val() != 0 {
 				t.Fatalf("%s left after Destroy", key)
 			}
 		})
@@ -178,7 +161,7 @@ func TestRedisKeys(t *testing.T) {
 func TestRedisListSkips(t *testing.T) {
 	addr := testenv.Redis(t)
 	raw := rawRedis(t, addr, 8)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	raw.FlushDB(ctx)
 	id1, id2, id3 := storetest.NewID(), storetest.NewID(), storetest.NewID()
 	for _, k := range []string{
@@ -191,7 +174,7 @@ func TestRedisListSkips(t *testing.T) {
 	}
 	list := func(query string) []string {
 		var ids []string
-		s := openRedisStore(t, "redis://"+addr+"/8?"+query)
+		s := openStore(t, "redis://"+addr+"/8?"+query)
 		if err := s.(handlers.Lister).List(ctx, func(id string) error { ids = append(ids, id); return nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -220,9 +203,9 @@ func TestRedisListSkips(t *testing.T) {
 // TestRedisBatchAndCount checks WriteBatch (for migrations) and Count.
 func TestRedisBatchAndCount(t *testing.T) {
 	srv := testenv.NewRedis(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	raw := rawRedis(t, srv.Addr, 0)
-	s := openRedisStore(t, "redis://"+srv.Addr+"/0?layout=ci4")
+	s := openStore(t, "redis://"+srv.Addr+"/0?layout=ci4")
 	bw := s.(handlers.BatchWriter)
 	var recs []*handlers.Record
 	for i := range 100 {
@@ -278,7 +261,7 @@ func TestRedisBatchAndCount(t *testing.T) {
 
 func TestRedisOptions(t *testing.T) {
 	addr := testenv.Redis(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	bad := map[string]string{
 		"layout=native&colour=red":              "unknown option",
 		"layout=ci3&cookie=x":                   "cookie= applies to layout=ci4",
@@ -305,15 +288,15 @@ func TestRedisOptions(t *testing.T) {
 	if _, err := handlers.Open(ctx, "redis://"+addr+"/x"); err == nil || !strings.Contains(err.Error(), "database number") {
 		t.Errorf("bad db path: %v", err)
 	}
-	s := openRedisStore(t, "redis://"+addr+"/0")
+	s := openStore(t, "redis://"+addr+"/0")
 	if i := s.Info(); i.Backend != "redis" || i.Layout != "native" || i.Locking || i.TTL != 1440*time.Second || i.Handler != "php" {
 		t.Errorf("native defaults: %+v", i)
 	}
-	s = openRedisStore(t, "redis://"+addr+"/0?layout=ci3")
+	s = openStore(t, "redis://"+addr+"/0?layout=ci3")
 	if i := s.Info(); !i.Locking || i.TTL != 7200*time.Second {
 		t.Errorf("ci3 defaults: %+v", i)
 	}
-	s = openRedisStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=2")
+	s = openStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=2")
 	if i := s.Info(); !i.Locking {
 		t.Errorf("native lock=on: %+v", i)
 	}
@@ -341,7 +324,7 @@ func TestRedisOptions(t *testing.T) {
 // password.
 func TestRedisAuth(t *testing.T) {
 	srv := testenv.NewRedis(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	admin := rawRedis(t, srv.Addr, 0)
 	if err := admin.Do(ctx, "ACL", "SETUSER", "app", "on", ">app-secret-pw", "~*", "+@all").Err(); err != nil {
 		t.Fatal(err)
@@ -353,7 +336,7 @@ func TestRedisAuth(t *testing.T) {
 		"redis://:default-secret-pw@" + srv.Addr + "/0",
 		"redis://app:app-secret-pw@" + srv.Addr + "/0",
 	} {
-		s := openRedisStore(t, u)
+		s := openStore(t, u)
 		id := storetest.NewID()
 		if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1)}); err != nil {
 			t.Fatalf("%s: %v", handlers.Redact(u), err)
@@ -398,7 +381,7 @@ func TestRedisTLS(t *testing.T) {
 	var s handlers.Store
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if s, err = handlers.Open(redisCtx(t), base); err == nil {
+		if s, err = handlers.Open(tctx(t), base); err == nil {
 			break
 		}
 	}
@@ -408,20 +391,20 @@ func TestRedisTLS(t *testing.T) {
 	}
 	defer s.Close()
 	id := storetest.NewID()
-	if err := s.Write(redisCtx(t), &handlers.Record{ID: id, Data: redisCounter(5)}); err != nil {
+	if err := s.Write(tctx(t), &handlers.Record{ID: id, Data: redisCounter(5)}); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := s.Read(redisCtx(t), id); err != nil || !bytes.Equal(rec.Data, redisCounter(5)) {
+	if rec, err := s.Read(tctx(t), id); err != nil || !bytes.Equal(rec.Data, redisCounter(5)) {
 		t.Fatalf("Read over TLS = %v, %v", rec, err)
 	}
-	if _, err := handlers.Open(redisCtx(t), "rediss://"+addr+"/0?timeout=2"); err == nil {
+	if _, err := handlers.Open(tctx(t), "rediss://"+addr+"/0?timeout=2"); err == nil {
 		t.Error("an unknown CA was accepted without tls_insecure")
 	}
-	s2 := openRedisStore(t, "rediss://"+addr+"/0?tls_insecure=on")
-	if _, err := s2.Read(redisCtx(t), id); err != nil {
+	s2 := openStore(t, "rediss://"+addr+"/0?tls_insecure=on")
+	if _, err := s2.Read(tctx(t), id); err != nil {
 		t.Errorf("tls_insecure=on: %v", err)
 	}
-	if _, err := handlers.Open(redisCtx(t), base+"&tls_server_name=other.example&timeout=2"); err == nil {
+	if _, err := handlers.Open(tctx(t), base+"&tls_server_name=other.example&timeout=2"); err == nil {
 		t.Error("a certificate for the wrong name was accepted")
 	}
 }
@@ -466,11 +449,11 @@ func redisTLSCert(t *testing.T, dir, name string, parent *x509.Certificate, pare
 // rejected with ErrInvalidID, not with a connection error.
 func TestRedisBadIDsSendNothing(t *testing.T) {
 	srv := testenv.NewRedis(t)
-	s := openRedisStore(t, "redis://"+srv.Addr+"/0?lock=on&timeout=1&layout=ci3&match_ip=on")
+	s := openStore(t, "redis://"+srv.Addr+"/0?lock=on&timeout=1&layout=ci3&match_ip=on")
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	for _, id := range []string{"", "a/b", "a:b", "*", "a*", "a?b", "[ab]", "x_LOCK", "a\r\nFLUSHALL", strings.Repeat("a", 257), "a b", "é"} {
 		checks := map[string]error{}
 		_, checks["Read"] = s.Read(ctx, id)
@@ -495,9 +478,9 @@ func TestRedisBadIDsSendNothing(t *testing.T) {
 // clear error within the timeout, never a hang; and the store recovers.
 func TestRedisServerFailures(t *testing.T) {
 	srv := testenv.NewRedis(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	rawRedis(t, srv.Addr, 0).ConfigSet(ctx, "requirepass", "hunter2-secret")
-	s := openRedisStore(t, "redis://:hunter2-secret@"+srv.Addr+"/0?lock=on&timeout=1")
+	s := openStore(t, "redis://:hunter2-secret@"+srv.Addr+"/0?lock=on&timeout=1")
 	id := storetest.NewID()
 	if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1)}); err != nil {
 		t.Fatal(err)
@@ -574,10 +557,10 @@ func TestRedisServerFailures(t *testing.T) {
 // TestRedisHostilePayloads feeds the store values PHP's side could hold.
 func TestRedisHostilePayloads(t *testing.T) {
 	addr := testenv.Redis(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	raw := rawRedis(t, addr, 9)
-	plain := openRedisStore(t, "redis://"+addr+"/9")
-	zs := openRedisStore(t, "redis://"+addr+"/9?compression=zstd")
+	plain := openStore(t, "redis://"+addr+"/9")
+	zs := openStore(t, "redis://"+addr+"/9?compression=zstd")
 
 	// a zstd frame, as phpredis 6 writes with redis.session.compression=zstd
 	enc, _ := zstd.NewWriter(nil)
@@ -631,12 +614,12 @@ func (redisZeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // never takes over a foreign lock.
 func TestRedisLockRules(t *testing.T) {
 	addr := testenv.Redis(t)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	raw := rawRedis(t, addr, 10)
 	host, _ := os.Hostname()
 
 	// native: SET <key>_LOCK <host|pid|rand> NX PX <lock_expire>
-	s := openRedisStore(t, "redis://"+addr+"/10?lock=on&lock_expire=12&lock_timeout=0.2")
+	s := openStore(t, "redis://"+addr+"/10?lock=on&lock_expire=12&lock_timeout=0.2")
 	id := storetest.NewID()
 	lk, err := s.(handlers.Locker).Lock(ctx, id)
 	if err != nil {
@@ -679,7 +662,7 @@ func TestRedisLockRules(t *testing.T) {
 
 	// CodeIgniter: <key>:lock = time(), TTL 300
 	for _, layout := range []string{"ci3", "ci4"} {
-		s := openRedisStore(t, "redis://"+addr+"/10?lock_timeout=0.3&layout="+layout)
+		s := openStore(t, "redis://"+addr+"/10?lock_timeout=0.3&layout="+layout)
 		id := storetest.NewID()
 		key := "ci_session:" + id
 		if layout == "ci4" {
@@ -866,8 +849,8 @@ func TestRedisNativePHP(t *testing.T) {
 				"redis.session.lock_expire":     "30",
 			}, 1)
 			lock := map[string]string{"0": "off", "1": "on"}[locking]
-			s := openRedisStore(t, "redis://"+addr+"/0?ttl=1000&lock="+lock)
-			ctx := redisCtx(t)
+			s := openStore(t, "redis://"+addr+"/0?ttl=1000&lock="+lock)
+			ctx := tctx(t)
 			php := newRedisPHPClient(t, base, "PHPSESSID")
 
 			// PHP creates the session; Go reads it
@@ -934,7 +917,7 @@ func TestRedisNativePHPHoldsLock(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Redis(t)
 	raw := rawRedis(t, addr, 0)
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	base := phpredisServer(t, addr, map[string]string{
 		"redis.session.locking_enabled": "1",
 		"redis.session.lock_expire":     "30",
@@ -954,7 +937,7 @@ func TestRedisNativePHPHoldsLock(t *testing.T) {
 		t.Errorf("PHP's lock PTTL %v, want lock_expire 30s", d)
 	}
 
-	impatient := openRedisStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=0.3&ttl=1000")
+	impatient := openStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=0.3&ttl=1000")
 	start := time.Now()
 	err := impatient.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(100)})
 	if !errors.Is(err, handlers.ErrLockTimeout) {
@@ -970,7 +953,7 @@ func TestRedisNativePHPHoldsLock(t *testing.T) {
 		t.Fatalf("Go touched PHP's lock: %q, was %q", got, phpLock)
 	}
 
-	patient := openRedisStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=10&ttl=1000")
+	patient := openStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=10&ttl=1000")
 	if err := patient.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(100)}); err != nil {
 		t.Fatalf("patient Go write: %v", err)
 	}
@@ -994,8 +977,8 @@ func TestRedisNativeGoHoldsLock(t *testing.T) {
 	t.Parallel()
 	addr := testenv.Redis(t)
 	raw := rawRedis(t, addr, 0)
-	ctx := redisCtx(t)
-	s := openRedisStore(t, "redis://"+addr+"/0?lock=on&ttl=1000")
+	ctx := tctx(t)
+	s := openStore(t, "redis://"+addr+"/0?lock=on&ttl=1000")
 	for _, retries := range []string{"default", "-1"} {
 		t.Run("lock_retries="+retries, func(t *testing.T) {
 			ini := map[string]string{"redis.session.locking_enabled": "1", "redis.session.lock_expire": "30"}
@@ -1077,14 +1060,14 @@ func TestRedisNativeConcurrency(t *testing.T) {
 		"redis.session.lock_retries":    "-1",
 		"redis.session.lock_wait_time":  "2000",
 	}, 4)
-	s := openRedisStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=30&ttl=1000")
+	s := openStore(t, "redis://"+addr+"/0?lock=on&lock_timeout=30&ttl=1000")
 	redisConcurrentCounter(t, s, base, "PHPSESSID", "/inc.php", 3, 3, 12)
 }
 
 // redisConcurrentCounter runs phpN PHP clients and goN Go writers, each doing
 // each increments of one session's counter, and checks the total.
 func redisConcurrentCounter(t *testing.T, s handlers.Store, base, cookie, path string, phpN, goN, each int) {
-	ctx := redisCtx(t)
+	ctx := tctx(t)
 	id := storetest.NewID()
 	if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(0)}); err != nil {
 		t.Fatal(err)
@@ -1362,10 +1345,10 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 	for _, version := range []string{"3", "4"} {
 		t.Run("ci"+version, func(t *testing.T) {
 			t.Parallel()
-			ctx := redisCtx(t)
+			ctx := tctx(t)
 			prefix := map[string]string{"3": "ci_session:", "4": "ci_session:ci_session:"}[version]
 			base := redisCIServer(t, addr, version, false, 3)
-			s := openRedisStore(t, "redis://"+addr+"/0?layout=ci"+version)
+			s := openStore(t, "redis://"+addr+"/0?layout=ci"+version)
 			php := newRedisPHPClient(t, base, "ci_session")
 
 			// Go creates a session (CodeIgniter 3's validateId wants it to
@@ -1403,7 +1386,7 @@ func TestRedisCodeIgniterPHP(t *testing.T) {
 			if d := raw.TTL(ctx, prefix+id+":lock").Val(); d < 295*time.Second || d > 300*time.Second {
 				t.Errorf("CodeIgniter's lock TTL %v, want 300s", d)
 			}
-			impatient := openRedisStore(t, "redis://"+addr+"/0?lock_timeout=0.3&layout=ci"+version)
+			impatient := openStore(t, "redis://"+addr+"/0?lock_timeout=0.3&layout=ci"+version)
 			err = impatient.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(100)})
 			if !errors.Is(err, handlers.ErrLockTimeout) {
 				t.Fatalf("Go Write while PHP holds the lock: %v", err)
@@ -1471,10 +1454,10 @@ func TestRedisCodeIgniterMatchIP(t *testing.T) {
 	raw := rawRedis(t, addr, 0)
 	for _, version := range []string{"3", "4"} {
 		t.Run("ci"+version, func(t *testing.T) {
-			ctx := redisCtx(t)
+			ctx := tctx(t)
 			prefix := map[string]string{"3": "ci_session:127.0.0.1:", "4": "ci_session:ci_session:127.0.0.1:"}[version]
 			php := newRedisPHPClient(t, redisCIServer(t, addr, version, true, 1), "ci_session")
-			s := openRedisStore(t, "redis://"+addr+"/0?match_ip=on&layout=ci"+version)
+			s := openStore(t, "redis://"+addr+"/0?match_ip=on&layout=ci"+version)
 			id := storetest.NewID()
 			if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisCounter(1)}); err == nil {
 				t.Fatal("match_ip Write without an IP succeeded")
@@ -1500,7 +1483,7 @@ func TestRedisCodeIgniterMatchIP(t *testing.T) {
 			if r := php.mustGet("/ci.php"); r.N != 11 {
 				t.Fatalf("PHP after Go's Update: %+v", r)
 			}
-			pinned := openRedisStore(t, "redis://"+addr+"/0?match_ip=on&ip=127.0.0.2&layout=ci"+version)
+			pinned := openStore(t, "redis://"+addr+"/0?match_ip=on&ip=127.0.0.2&layout=ci"+version)
 			if _, err := pinned.Read(ctx, id); !errors.Is(err, handlers.ErrNotFound) {
 				t.Errorf("Read under another IP: %v, want ErrNotFound", err)
 			}
@@ -1522,7 +1505,7 @@ var redisBenchPayload = bytes.Repeat([]byte(`k|s:40:"012345678901234567890123456
 func BenchmarkRedisGet(b *testing.B) {
 	addr := testenv.Redis(b)
 	ctx := context.Background()
-	s := openRedisStore(b, "redis://"+addr+"/11")
+	s := openStore(b, "redis://"+addr+"/11")
 	raw := rawRedis(b, addr, 11)
 	id := storetest.NewID()
 	if err := s.Write(ctx, &handlers.Record{ID: id, Data: redisBenchPayload}); err != nil {
@@ -1551,8 +1534,8 @@ func BenchmarkRedisGet(b *testing.B) {
 func BenchmarkRedisPut(b *testing.B) {
 	addr := testenv.Redis(b)
 	ctx := context.Background()
-	s := openRedisStore(b, "redis://"+addr+"/11")
-	locked := openRedisStore(b, "redis://"+addr+"/11?lock=on")
+	s := openStore(b, "redis://"+addr+"/11")
+	locked := openStore(b, "redis://"+addr+"/11?lock=on")
 	raw := rawRedis(b, addr, 11)
 	id := storetest.NewID()
 	for _, bc := range []struct {

@@ -113,12 +113,6 @@ func (e sqlEnv) rewrite(q string) string {
 	return b.String()
 }
 
-func tctx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 var sqlCombos = []struct{ backend, layout string }{
 	{"mysql", "ci3"}, {"mysql", "ci4"}, {"postgres", "ci3"}, {"postgres", "ci4"},
 }
