@@ -509,3 +509,34 @@ func sqlListKeyset(ctx context.Context, q sqlQuerier, query string, limit int, a
 		last = page[len(page)-1]
 	}
 }
+
+// sqlPrepareColumns reads the columns of table, creating it first with the
+// statements create returns when it is missing and createTable is set, and
+// checks that the required columns are there (names compared in lower
+// case). schema names the table's owner in errors ("CodeIgniter's",
+// "DALMP's", ...).
+func sqlPrepareColumns(ctx context.Context, d sqlDialect, db *sql.DB, table string, createTable bool, create func() []string, schema string, required ...string) (map[string]sqlColumn, error) {
+	cols, err := d.Columns(ctx, db, table)
+	if err != nil {
+		return nil, fmt.Errorf("reading the columns of table %s: %w", table, err)
+	}
+	if cols == nil && createTable {
+		for _, stmt := range create() {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return nil, fmt.Errorf("create_table=on: creating table %s: %w", table, err)
+			}
+		}
+		if cols, err = d.Columns(ctx, db, table); err != nil {
+			return nil, fmt.Errorf("reading the columns of table %s: %w", table, err)
+		}
+	}
+	if cols == nil {
+		return nil, fmt.Errorf("table %s does not exist (create it with %s schema, or add create_table=on)", table, schema)
+	}
+	for _, name := range required {
+		if _, ok := cols[strings.ToLower(name)]; name != "" && !ok {
+			return nil, fmt.Errorf("table %s has no %s column: not %s session table", table, name, schema)
+		}
+	}
+	return cols, nil
+}

@@ -191,27 +191,10 @@ func openSQLCI(ctx context.Context, o *options, d sqlDialect, c common) (Store, 
 // prepareTable checks the table against the layout (creating it first with
 // create_table=on) and builds the queries.
 func (s *sqlCIStore) prepareTable(ctx context.Context, table string, create bool) error {
-	cols, err := s.d.Columns(ctx, s.db, table)
+	cols, err := sqlPrepareColumns(ctx, s.d, s.db, table, create, func() []string { return s.createTableSQL(table) },
+		"CodeIgniter's", "id", "ip_address", "timestamp", "data")
 	if err != nil {
-		return fmt.Errorf("reading the columns of table %s: %w", table, err)
-	}
-	if cols == nil && create {
-		for _, stmt := range s.createTableSQL(table) {
-			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("create_table=on: creating table %s: %w", table, err)
-			}
-		}
-		if cols, err = s.d.Columns(ctx, s.db, table); err != nil {
-			return fmt.Errorf("reading the columns of table %s: %w", table, err)
-		}
-	}
-	if cols == nil {
-		return fmt.Errorf("table %s does not exist (create it with CodeIgniter's schema, or add create_table=on)", table)
-	}
-	for _, name := range []string{"id", "ip_address", "timestamp", "data"} {
-		if _, ok := cols[name]; !ok {
-			return fmt.Errorf("table %s has no %s column: not a CodeIgniter session table", table, name)
-		}
+		return err
 	}
 	ts := cols["timestamp"].Type
 	isInt := strings.Contains(ts, "int") || ts == "numeric" || ts == "decimal"

@@ -144,27 +144,10 @@ func (s *sqlDALMPStore) createSQL(table string) []string {
 // create_table=on), learns what the data column holds, and builds the
 // statements.
 func (s *sqlDALMPStore) prepareTable(ctx context.Context, table string, create bool) error {
-	cols, err := s.d.Columns(ctx, s.db, table)
+	cols, err := sqlPrepareColumns(ctx, s.d, s.db, table, create, func() []string { return s.createSQL(table) },
+		"DALMP's", "sid", "expiry", "data", "ref")
 	if err != nil {
-		return fmt.Errorf("reading the columns of table %s: %w", table, err)
-	}
-	if cols == nil && create {
-		for _, stmt := range s.createSQL(table) {
-			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("create_table=on: creating table %s: %w", table, err)
-			}
-		}
-		if cols, err = s.d.Columns(ctx, s.db, table); err != nil {
-			return fmt.Errorf("reading the columns of table %s: %w", table, err)
-		}
-	}
-	if cols == nil {
-		return fmt.Errorf("table %s does not exist (create it with DALMP's schema, or add create_table=on)", table)
-	}
-	for _, name := range []string{"sid", "expiry", "data", "ref"} {
-		if _, ok := cols[name]; !ok {
-			return fmt.Errorf("table %s has no %s column: not a DALMP session table", table, name)
-		}
+		return err
 	}
 	if typ := cols["expiry"].Type; !strings.Contains(typ, "int") {
 		return fmt.Errorf("table %s: the expiry column is %s, but DALMP keeps unix seconds there (an integer)", table, typ)

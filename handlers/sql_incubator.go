@@ -210,25 +210,10 @@ func (s *sqlIncubatorStore) createTableSQL(table string, c sqlIncubatorCols) str
 // create_table=on), learns what its data column holds, and builds the
 // queries.
 func (s *sqlIncubatorStore) prepareTable(ctx context.Context, table string, c sqlIncubatorCols, create bool) error {
-	cols, err := s.d.Columns(ctx, s.db, table)
+	cols, err := sqlPrepareColumns(ctx, s.d, s.db, table, create, func() []string { return []string{s.createTableSQL(table, c)} },
+		"the "+s.info.Layout+" adapter's", c.id, c.data, c.created, c.modified)
 	if err != nil {
-		return fmt.Errorf("reading the columns of table %s: %w", table, err)
-	}
-	if cols == nil && create {
-		if _, err := s.db.ExecContext(ctx, s.createTableSQL(table, c)); err != nil {
-			return fmt.Errorf("create_table=on: creating table %s: %w", table, err)
-		}
-		if cols, err = s.d.Columns(ctx, s.db, table); err != nil {
-			return fmt.Errorf("reading the columns of table %s: %w", table, err)
-		}
-	}
-	if cols == nil {
-		return fmt.Errorf("table %s does not exist (create it with the adapter's DDL, or add create_table=on)", table)
-	}
-	for _, name := range []string{c.id, c.data, c.created, c.modified} {
-		if _, ok := cols[strings.ToLower(name)]; name != "" && !ok {
-			return fmt.Errorf("table %s has no %s column: not the %s adapter's table", table, name, s.info.Layout)
-		}
+		return err
 	}
 	isInt := func(t string) bool { return strings.Contains(t, "int") || t == "numeric" || t == "decimal" }
 	isTime := func(t string) bool { return strings.HasPrefix(t, "timestamp") || t == "datetime" }
