@@ -40,6 +40,7 @@ import (
 // Options, besides the common layout=, handler=, ttl=, lock= and
 // lock_timeout= (default 30 s, about what PHP itself waits):
 //
+//	pool_size=     connections to each server (default go-redis', 10 per CPU)
 //	prefix=        the key prefix, used verbatim as PHP does (native default
 //	               PHPREDIS_SESSION:, CodeIgniter default ci_session:; for
 //	               ci4 it replaces the cookie part too, as CodeIgniter 4's
@@ -241,6 +242,13 @@ func redisClientOptions(o *options, timeout time.Duration) (*redis.Options, erro
 	if u.User != nil {
 		ro.Username = u.User.Username()
 		ro.Password, _ = u.User.Password()
+	}
+	// pool_size= bounds the connections to each server (go-redis' default,
+	// 10 per CPU, when not given): a sidecar serving many clients at once
+	// waits for a free connection beyond it.
+	ro.PoolSize = o.Int("pool_size", 0)
+	if ro.PoolSize < 0 {
+		return nil, fmt.Errorf("pool_size=%d: want a positive number", ro.PoolSize)
 	}
 	ca := o.String("tls_ca", "")
 	cert := o.String("tls_cert", "")

@@ -255,6 +255,7 @@ func (s *redisStore) connect(o *options, c common, ro *redis.Options) error {
 			ContextTimeoutEnabled: ro.ContextTimeoutEnabled,
 			DisableIdentity:       ro.DisableIdentity,
 			Protocol:              ro.Protocol,
+			PoolSize:              ro.PoolSize,
 		})
 		return nil
 	}
@@ -273,6 +274,7 @@ func (s *redisStore) connect(o *options, c common, ro *redis.Options) error {
 		ContextTimeoutEnabled: ro.ContextTimeoutEnabled,
 		DisableIdentity:       ro.DisableIdentity,
 		Protocol:              ro.Protocol,
+		PoolSize:              ro.PoolSize,
 	}
 	if o.Bool("sentinel_auth", false) {
 		fo.SentinelUsername, fo.SentinelPassword = ro.Username, ro.Password
