@@ -57,6 +57,7 @@ type WhereError struct {
 	Msg    string
 }
 
+// Error reports what was expected and its byte offset in the expression.
 func (e *WhereError) Error() string {
 	return fmt.Sprintf("where: offset %d: %s", e.Offset, e.Msg)
 }

@@ -23,6 +23,7 @@ type SyntaxError struct {
 	Msg    string // what was expected, or what is wrong
 }
 
+// Error reports the problem, the byte offset and the session key.
 func (e *SyntaxError) Error() string {
 	if e.Key != "" {
 		return fmt.Sprintf("phpserialize: session key %q: offset %d: %s", e.Key, e.Offset, e.Msg)

@@ -13,6 +13,7 @@ type EncodeError struct {
 	Msg  string
 }
 
+// Error reports what cannot be written and where in the value.
 func (e *EncodeError) Error() string {
 	if e.Path == "" {
 		return "phpserialize: cannot encode: " + e.Msg

@@ -48,6 +48,7 @@ type JSONError struct {
 	Msg    string
 }
 
+// Error reports the problem and its byte offset in the JSON input.
 func (e *JSONError) Error() string {
 	return fmt.Sprintf("phpserialize: JSON offset %d: %s", e.Offset, e.Msg)
 }

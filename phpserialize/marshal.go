@@ -392,6 +392,7 @@ type UnmarshalTypeError struct {
 	Path string       // where, e.g. `["user"]["id"]`
 }
 
+// Error names the PHP kind, the Go type and where the value is.
 func (e *UnmarshalTypeError) Error() string {
 	at := ""
 	if e.Path != "" {
