@@ -290,6 +290,51 @@ func phpFloatText(t string) bool {
 	return true
 }
 
+// shortFloatText reports whether t, laid out as PHP lays out floats, is
+// surely what PHP 8 writes by default for its value, so that it need not be
+// kept: plain digits (no exponent) with at most 15 significant digits (any
+// such decimal is the shortest text of its double) and no trailing zero
+// after the point. Anything else is kept as written.
+func shortFloatText(t string) bool {
+	sig, started, dot := 0, false, false
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c == '-':
+		case c == '.':
+			dot = true
+		case c >= '1' && c <= '9':
+			started = true
+			sig++
+		case c == '0':
+			if started {
+				sig++
+			}
+		default:
+			return false // an exponent: leave it to the kept text
+		}
+	}
+	if dot && t[len(t)-1] == '0' {
+		return false
+	}
+	if len(t) > 1 && (t[0] == '0' && t[1] != '.' || t[0] == '-' && len(t) > 2 && t[1] == '0' && t[2] != '.') {
+		return false // a leading zero
+	}
+	// PHP switches to the exponent form below 1e-4 and above 1e17: only
+	// plain numbers in between are surely canonical.
+	intDigits := strings.IndexByte(strings.TrimPrefix(t, "-"), '.')
+	if intDigits < 0 {
+		intDigits = len(strings.TrimPrefix(t, "-"))
+	}
+	if intDigits > 17 || (strings.HasPrefix(strings.TrimPrefix(t, "-"), "0.000") && !dotOnlyZeros(t)) {
+		return false
+	}
+	return sig <= 15
+}
+
+func dotOnlyZeros(t string) bool {
+	return strings.Trim(strings.TrimPrefix(t, "-"), "0.") == ""
+}
+
 func isRangeErr(err error) bool {
 	ne, ok := err.(*strconv.NumError)
 	return ok && ne.Err == strconv.ErrRange
@@ -407,7 +452,7 @@ func (d *decodeState) value(v *Value) error {
 			return err
 		}
 		v.kind, v.num = KindFloat, math.Float64bits(f)
-		if phpFloatText(text) {
+		if phpFloatText(text) && !shortFloatText(text) {
 			v.str = text // keep e.g. serialize_precision=17 digits byte-exact
 		}
 		d.pos = q
@@ -630,27 +675,32 @@ func (d *decodeState) array(p int, v *Value) error {
 // canonical decimal strings become int keys, as in PHP.
 func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 	a.entries = d.entrySlice(n)
-	seq := true // keys so far are 0..i-1, so an int key i cannot be a duplicate
+	seq := true    // keys so far are 0..i-1, so an int key i cannot be a duplicate
+	var seen uint64 // one bit per key seen (keyBit): a clear bit means a new key
 	for i := 0; i < n; i++ {
 		k, err := d.key(isArray)
 		if err != nil {
 			return err
 		}
+		bit := keyBit(k)
 		if !seq || k.isStr || k.num != int64(i) {
 			seq = false
-			if j := a.find(k); j >= 0 {
-				// PHP keeps the first position and the last value
-				var val Value
-				if err := d.value(&val); err != nil {
-					return err
+			if seen&bit != 0 {
+				if j := a.find(k); j >= 0 {
+					// PHP keeps the first position and the last value
+					var val Value
+					if err := d.value(&val); err != nil {
+						return err
+					}
+					a.entries[j].Value = val
+					continue
 				}
-				a.entries[j].Value = val
-				continue
 			}
 			if a.index != nil {
 				a.index[k] = len(a.entries)
 			}
 		}
+		seen |= bit
 		// decode straight into the entry: no copy of the value
 		a.entries = a.entries[:len(a.entries)+1]
 		e := &a.entries[len(a.entries)-1]
@@ -672,6 +722,20 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 	}
 	d.pos++
 	return nil
+}
+
+// keyBit maps a key to one of 64 bits, so that most keys are known to be
+// new without comparing them with the earlier ones.
+func keyBit(k Key) uint64 {
+	var h uint64
+	if k.isStr {
+		if n := len(k.str); n > 0 {
+			h = uint64(n)*0x9e3779b97f4a7c15 ^ uint64(k.str[0])*0xbf58476d1ce4e5b9 ^ uint64(k.str[n-1])*0x94d049bb133111eb
+		}
+	} else {
+		h = uint64(k.num) * 0x9e3779b97f4a7c15
+	}
+	return 1 << (h >> 58)
 }
 
 // key reads an array key or property name: i: or s: only.
