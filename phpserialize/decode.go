@@ -675,7 +675,7 @@ func (d *decodeState) array(p int, v *Value) error {
 // canonical decimal strings become int keys, as in PHP.
 func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 	a.entries = d.entrySlice(n)
-	seq := true    // keys so far are 0..i-1, so an int key i cannot be a duplicate
+	seq := true     // keys so far are 0..i-1, so an int key i cannot be a duplicate
 	var seen uint64 // one bit per key seen (keyBit): a clear bit means a new key
 	for i := 0; i < n; i++ {
 		k, err := d.key(isArray)
