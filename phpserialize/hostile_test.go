@@ -2,6 +2,7 @@ package phpserialize_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -118,5 +119,48 @@ func TestSessionErrorsNameKey(t *testing.T) {
 	want := `phpserialize: session key "user": offset 27: expected 0; or 1; after b:, found '2'`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+}
+
+// TestDuplicateKeys: a repeated key keeps its first position and takes the
+// last value, as PHP's unserialize does (checked with PHP 8.2), for int and
+// string keys, in small arrays and in ones large enough to be indexed.
+func TestDuplicateKeys(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`a:3:{i:0;i:1;i:1;i:2;i:0;i:3;}`, `a:2:{i:0;i:3;i:1;i:2;}`},
+		{`a:3:{s:1:"a";i:1;s:1:"b";i:2;s:1:"a";i:3;}`, `a:2:{s:1:"a";i:3;s:1:"b";i:2;}`},
+		{`a:3:{i:5;i:1;s:1:"5";i:2;i:6;i:3;}`, `a:2:{i:5;i:2;i:6;i:3;}`},
+	} {
+		v, err := phpserialize.DecodeString(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := phpserialize.Encode(v)
+		if string(out) != tc.want {
+			t.Errorf("%s -> %s, want %s", tc.in, out, tc.want)
+		}
+	}
+	// 100 keys, then every one of them again: the filter is saturated and
+	// the index is used.
+	var b strings.Builder
+	b.WriteString("a:200:{")
+	for r := range 2 {
+		for i := range 100 {
+			fmt.Fprintf(&b, `s:%d:"k%d";i:%d;`, len(fmt.Sprint(i))+1, i, r*1000+i)
+		}
+	}
+	b.WriteString("}")
+	v, err := phpserialize.DecodeString(b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := v.Array()
+	if a.Len() != 100 {
+		t.Fatalf("%d entries, want 100", a.Len())
+	}
+	for i, e := range a.Entries() {
+		if e.Key.String() != fmt.Sprintf("k%d", i) || e.Value.Int() != int64(1000+i) {
+			t.Fatalf("entry %d = %s => %d", i, e.Key.String(), e.Value.Int())
+		}
 	}
 }
