@@ -65,6 +65,9 @@ type sqlCIStore struct {
 	lockTimeout time.Duration
 
 	qRead, qUpdate, qInsert, qDelete, qTouch, qGC, qList string
+	// qReadMany is qRead for many ids at once, without its WHERE: it
+	// selects the id column first, then qRead's columns.
+	qReadMany, idCol string
 }
 
 // sqlCIVersion is a CodeIgniter 4 version, for ci4_version=.
@@ -291,6 +294,12 @@ func (s *sqlCIStore) buildQueries(table string, inet bool) {
 	if inet {
 		ipSel = "host(" + ip + ")"
 	}
+	s.idCol = id
+	if s.intTS {
+		s.qReadMany = "SELECT " + id + ", " + data + ", " + ipSel + ", " + ts + " FROM " + t
+	} else {
+		s.qReadMany = "SELECT " + id + ", " + data + ", " + ipSel + ", " + d.Epoch(ts) + ", " + d.Age(ts) + " FROM " + t
+	}
 	if s.intTS {
 		s.qRead = "SELECT " + data + ", " + ipSel + ", " + ts + " FROM " + t + where(1) + " LIMIT 1"
 		s.qGC = "DELETE FROM " + t + " WHERE " + ts + " < " + d.Arg(1)
@@ -374,27 +383,41 @@ func (s *sqlCIStore) Read(ctx context.Context, id string) (*Record, error) {
 }
 
 func (s *sqlCIStore) read(ctx context.Context, q sqlQuerier, id string) (*Record, error) {
+	row := q.QueryRowContext(ctx, s.qRead, s.keyArgs(id)...)
+	rec, err := s.scanRecord(row.Scan, id, nil)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return rec, err
+}
+
+// scanRecord reads one row of qRead (after the id column, with qReadMany)
+// into a Record: data, ip, and the timestamp as the layout keeps it.
+func (s *sqlCIStore) scanRecord(scan func(...any) error, id string, idDest *string) (*Record, error) {
 	var data []byte
 	var ip string
 	var modified time.Time
 	var age float64
-	row := q.QueryRowContext(ctx, s.qRead, s.keyArgs(id)...)
+	lead := []any{}
+	if idDest != nil {
+		lead = append(lead, idDest)
+	}
 	var err error
 	if s.intTS {
 		var ts int64
-		err = row.Scan(&data, &ip, &ts)
+		err = scan(append(lead, &data, &ip, &ts)...)
 		modified = time.Unix(ts, 0)
 		age = time.Since(modified).Seconds()
 	} else {
 		var epoch float64
-		err = row.Scan(&data, &ip, &epoch, &age)
+		err = scan(append(lead, &data, &ip, &epoch, &age)...)
 		modified = time.Unix(0, int64(epoch*1e9))
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
+	}
+	if idDest != nil {
+		id = strings.TrimPrefix(*idDest, s.prefix)
 	}
 	if s.b64 {
 		data = sqlBase64Decode(data)
@@ -404,6 +427,53 @@ func (s *sqlCIStore) read(ctx context.Context, q sqlQuerier, id string) (*Record
 		ttl = 0
 	}
 	return &Record{ID: id, Data: data, TTL: ttl, Modified: modified, Meta: Meta{IP: ip}}, nil
+}
+
+// ReadBatch reads many sessions with one query (WHERE id IN (...)), each as
+// Read reads it: for migrations out of a database. recs[i] is nil where
+// session ids[i] has no row. With match_ip it reads one at a time.
+func (s *sqlCIStore) ReadBatch(ctx context.Context, ids []string) ([]*Record, error) {
+	recs := make([]*Record, len(ids))
+	if s.matchIP {
+		for i, id := range ids {
+			rec, err := s.Read(ctx, id)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+			recs[i] = rec
+		}
+		return recs, nil
+	}
+	at := make(map[string]int, len(ids))
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		if err := s.check(id); err != nil {
+			return nil, s.fail("read", id, err)
+		}
+		at[id] = i
+		args[i] = s.prefix + id
+		marks[i] = s.d.Arg(i + 1)
+	}
+	rows, err := s.db.QueryContext(ctx, s.qReadMany+" WHERE "+s.idCol+" IN ("+strings.Join(marks, ", ")+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s read batch: %w", s.d.Name(), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rowID string
+		rec, err := s.scanRecord(rows.Scan, "", &rowID)
+		if err != nil {
+			return nil, fmt.Errorf("%s read batch: %w", s.d.Name(), err)
+		}
+		if i, ok := at[rec.ID]; ok {
+			recs[i] = rec
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s read batch: %w", s.d.Name(), err)
+	}
+	return recs, nil
 }
 
 // tsArg is the timestamp argument of a write: time() (plus the TTL offset)
