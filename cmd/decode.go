@@ -90,8 +90,8 @@ and byte offset, and the exit code is non-zero.`,
 		Example: `  # a session file written by PHP's files handler
   phpsess decode /var/lib/php/sessions/sess_k3j5...
 
-  # straight from Redis
-  redis-cli --raw GET PHPREDIS_SESSION:k3j5... | phpsess decode
+  # straight from a store (see phpsess get --help for store URLs)
+  phpsess get --raw redis://127.0.0.1:6379/0 k3j5... | phpsess decode
 
   # every session in a directory, one JSON line each, detecting the encoding
   phpsess decode --handler auto /var/lib/php/sessions | jq -c 'select(.data.user_id == 42) | .id'
