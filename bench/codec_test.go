@@ -36,6 +36,20 @@ func BenchmarkCodec(b *testing.B) {
 				}
 			}
 		})
+		b.Run("decode/phpsess-reuse/"+size, func(b *testing.B) {
+			// as PHP's session_decode in a loop reuses the memory of the
+			// session it destroys; from a string, as PHP's session_decode
+			// takes one (the []byte form adds one copy of the input)
+			dec := phpserialize.Decoder{ReuseMemory: true}
+			s := string(data)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := dec.DecodeSessionString(phpserialize.HandlerPHP, s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run("decode/php_session_decoder/"+size, func(b *testing.B) {
 			s := string(data)
 			b.SetBytes(int64(len(data)))

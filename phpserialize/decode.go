@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // DefaultMaxDepth is PHP's default unserialize_max_depth: arrays and objects
@@ -40,7 +41,21 @@ type Decoder struct {
 	// AllowTrailingData accepts bytes after the value, as PHP's unserialize()
 	// does (PHP 8.3 warns about them). They are ignored.
 	AllowTrailingData bool
+	// ReuseMemory makes the Decoder keep the memory that holds its results
+	// (the arrays and their entries, up to maxReuse bytes) and fill it again
+	// on its next call, as PHP's allocator reuses the memory of the session
+	// it destroyed: decoding in a loop then allocates next to nothing. A
+	// result is valid only until the Decoder's next call; Clone what must
+	// outlive it. Strings in results still share memory with the input, never
+	// with the Decoder.
+	ReuseMemory bool
+
+	st *decodeState // kept between calls when ReuseMemory is set
 }
+
+// maxReuse bounds the memory a Decoder with ReuseMemory keeps between calls,
+// so that one huge session does not pin its size in a long-lived Decoder.
+const maxReuse = 32 << 20
 
 // Decode decodes one PHP-serialized value, such as the output of serialize().
 func Decode(data []byte) (Value, error) {
@@ -81,7 +96,27 @@ func (dec *Decoder) state(s string) *decodeState {
 	if max > maxDepthCap {
 		max = maxDepthCap
 	}
-	return &decodeState{s: s, maxDepth: max}
+	if !dec.ReuseMemory {
+		return &decodeState{s: s, maxDepth: max}
+	}
+	d := dec.st
+	if d == nil {
+		d = &decodeState{reuse: true}
+		dec.st = d
+	}
+	d.reset(s, max)
+	return d
+}
+
+// reset readies a kept decodeState for another call: chunks already handed
+// out are used again, cleared, in the same order.
+func (d *decodeState) reset(s string, maxDepth int) {
+	*d = decodeState{
+		s: s, maxDepth: maxDepth, reuse: true,
+		objects:     d.objects[:0],
+		arrayChunks: d.arrayChunks, entryChunks: d.entryChunks,
+		kept: d.kept, sess: d.sess,
+	}
 }
 
 // decodeState is one decode call: PHP's var_hash. Slot numbers run across
@@ -99,13 +134,37 @@ type decodeState struct {
 	lenient  bool     // iv() takes no digits as 0, as PHP's parse_iv2 does
 	arrays   []Array  // arena: Array structs handed out by newArray
 	entries  []Entry  // arena: entry space handed out by entrySlice
+
+	// With Decoder.ReuseMemory: the arena chunks of earlier calls, the
+	// number of them handed out in this call, the bytes they hold, and the
+	// session array.
+	reuse         bool
+	arrayChunks   [][]Array
+	entryChunks   [][]Entry
+	nArray, nEnty int
+	kept          int
+	sess          *Array
 }
 
 // newArray returns an Array from the arena: chunks sized by the input left
 // (about one array per 140 bytes in PHP's own sessions), 4 to 256 at a time.
 func (d *decodeState) newArray() *Array {
 	if len(d.arrays) == 0 {
-		d.arrays = make([]Array, min(max((len(d.s)-d.pos)/140, 4), 256))
+		want := min(max((len(d.s)-d.pos)/140, 4), 256)
+		if !d.reuse {
+			d.arrays = make([]Array, want)
+		} else if d.nArray < len(d.arrayChunks) {
+			d.arrays = d.arrayChunks[d.nArray]
+			clear(d.arrays)
+			d.nArray++
+		} else {
+			d.arrays = make([]Array, want)
+			if size := want * int(unsafe.Sizeof(Array{})); d.kept+size <= maxReuse {
+				d.kept += size
+				d.arrayChunks = append(d.arrayChunks, d.arrays)
+				d.nArray++
+			}
+		}
 	}
 	a := &d.arrays[0]
 	d.arrays = d.arrays[1:]
@@ -119,7 +178,31 @@ func (d *decodeState) entrySlice(n int) []Entry {
 	if n > len(d.entries) {
 		// PHP's own sessions take about 28 bytes per element: size the chunk
 		// for what is left of the input, so that little of it goes unused.
-		d.entries = make([]Entry, max(n, 32, (len(d.s)-d.pos)/28))
+		want := max(n, 32, (len(d.s)-d.pos)/28)
+		switch {
+		case !d.reuse:
+			d.entries = make([]Entry, want)
+		case d.nEnty < len(d.entryChunks) && len(d.entryChunks[d.nEnty]) >= n:
+			d.entries = d.entryChunks[d.nEnty]
+			clear(d.entries)
+			d.nEnty++
+		default:
+			d.entries = make([]Entry, want)
+			size := want * int(unsafe.Sizeof(Entry{}))
+			if d.nEnty < len(d.entryChunks) {
+				// too small for this array: replace it
+				old := len(d.entryChunks[d.nEnty]) * int(unsafe.Sizeof(Entry{}))
+				if d.kept-old+size <= maxReuse {
+					d.kept += size - old
+					d.entryChunks[d.nEnty] = d.entries
+					d.nEnty++
+				}
+			} else if d.kept+size <= maxReuse {
+				d.kept += size
+				d.entryChunks = append(d.entryChunks, d.entries)
+				d.nEnty++
+			}
+		}
 	}
 	e := d.entries[:0:n]
 	d.entries = d.entries[n:]
@@ -677,6 +760,7 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 	a.entries = d.entrySlice(n)
 	seq := true     // keys so far are 0..i-1, so an int key i cannot be a duplicate
 	var seen uint64 // one bit per key seen (keyBit): a clear bit means a new key
+	hits := 0       // keys whose bit was already set
 	for i := 0; i < n; i++ {
 		k, err := d.key(isArray)
 		if err != nil {
@@ -686,7 +770,16 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 		if !seq || k.isStr || k.num != int64(i) {
 			seq = false
 			if seen&bit != 0 {
-				if j := a.find(k); j >= 0 {
+				// A few look-ups scan the entries; only an array that keeps
+				// hitting the filter pays for building an index.
+				hits++
+				j := -1
+				if a.index == nil && hits <= linearHits {
+					j = a.findLinear(k)
+				} else {
+					j = a.find(k)
+				}
+				if j >= 0 {
 					// PHP keeps the first position and the last value
 					var val Value
 					if err := d.value(&val); err != nil {
@@ -724,13 +817,20 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 	return nil
 }
 
+// linearHits is how many possible duplicates (keyBit hits) one array's
+// decode checks by scanning its entries before it builds an index.
+const linearHits = 16
+
 // keyBit maps a key to one of 64 bits, so that most keys are known to be
 // new without comparing them with the earlier ones.
 func keyBit(k Key) uint64 {
 	var h uint64
 	if k.isStr {
 		if n := len(k.str); n > 0 {
-			h = uint64(n)*0x9e3779b97f4a7c15 ^ uint64(k.str[0])*0xbf58476d1ce4e5b9 ^ uint64(k.str[n-1])*0x94d049bb133111eb
+			// length, first byte and last two bytes: keys like "item_12"
+			// and "item_13" differ only at the end
+			h = uint64(n)*0x9e3779b97f4a7c15 ^ uint64(k.str[0])*0xbf58476d1ce4e5b9 ^
+				(uint64(k.str[n-1])|uint64(k.str[max(n-2, 0)])<<8)*0x94d049bb133111eb
 		}
 	} else {
 		h = uint64(k.num) * 0x9e3779b97f4a7c15

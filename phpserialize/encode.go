@@ -33,7 +33,7 @@ func Encode(v Value) ([]byte, error) {
 // AppendEncode appends the PHP serialize() form of v to dst.
 func AppendEncode(dst []byte, v Value) ([]byte, error) {
 	e := encodeState{buf: dst}
-	if err := e.value(v); err != nil {
+	if err := e.value(&v); err != nil {
 		return dst, err
 	}
 	return e.buf, nil
@@ -47,8 +47,6 @@ type encodeState struct {
 	objects []uint64
 	unsure  bool
 	depth   int
-	path    []Key
-	top     string // session variable being written, for errors
 }
 
 func (e *encodeState) push(object bool) {
@@ -67,22 +65,36 @@ func (e *encodeState) isObject(slot int) bool {
 	return w < len(e.objects) && e.objects[w]&(1<<uint((slot-1)%64)) != 0
 }
 
+// errorf reports a value that cannot be written. The path to it is filled in
+// as the error goes up through the arrays that hold it (within), so that
+// encoding pays nothing to track where it is.
 func (e *encodeState) errorf(format string, args ...any) error {
-	var b strings.Builder
-	if e.top != "" {
-		fmt.Fprintf(&b, "session key %q", e.top)
-	}
-	for _, k := range e.path {
-		if k.isStr {
-			fmt.Fprintf(&b, "[%q]", k.str)
-		} else {
-			fmt.Fprintf(&b, "[%d]", k.num)
-		}
-	}
-	return &EncodeError{Path: b.String(), Msg: fmt.Sprintf(format, args...)}
+	return &EncodeError{Msg: fmt.Sprintf(format, args...)}
 }
 
-func (e *encodeState) value(v Value) error {
+// within puts the key under which the failed value sits in front of the
+// error's path.
+func within(err error, k Key) error {
+	if ee, ok := err.(*EncodeError); ok {
+		if k.isStr {
+			ee.Path = fmt.Sprintf("[%q]", k.str) + ee.Path
+		} else {
+			ee.Path = fmt.Sprintf("[%d]", k.num) + ee.Path
+		}
+	}
+	return err
+}
+
+// appendInt is strconv.AppendInt with a shortcut for one digit, the most
+// common length and count in a session.
+func appendInt(b []byte, i int64) []byte {
+	if uint64(i) < 10 {
+		return append(b, byte('0'+i))
+	}
+	return strconv.AppendInt(b, i, 10)
+}
+
+func (e *encodeState) value(v *Value) error {
 	switch v.kind {
 	case KindNull:
 		e.buf = append(e.buf, 'N', ';')
@@ -94,7 +106,7 @@ func (e *encodeState) value(v Value) error {
 		}
 	case KindInt:
 		e.buf = append(e.buf, 'i', ':')
-		e.buf = strconv.AppendInt(e.buf, int64(v.num), 10)
+		e.buf = appendInt(e.buf, int64(v.num))
 		e.buf = append(e.buf, ';')
 	case KindFloat:
 		e.buf = append(e.buf, 'd', ':')
@@ -181,7 +193,7 @@ func (e *encodeState) value(v Value) error {
 
 func (e *encodeState) appendString(s string) {
 	e.buf = append(e.buf, 's', ':')
-	e.buf = strconv.AppendInt(e.buf, int64(len(s)), 10)
+	e.buf = appendInt(e.buf, int64(len(s)))
 	e.buf = append(e.buf, ':', '"')
 	e.buf = append(e.buf, s...)
 	e.buf = append(e.buf, '"')
@@ -199,7 +211,7 @@ func (e *encodeState) array(a *Array) error {
 // elements writes "N:{key value ...}" for an array (isArray) or an object.
 func (e *encodeState) elements(a *Array, isArray bool) error {
 	n := a.Len()
-	e.buf = strconv.AppendInt(e.buf, int64(n), 10)
+	e.buf = appendInt(e.buf, int64(n))
 	e.buf = append(e.buf, ':', '{')
 	if n > 0 || !isArray {
 		if e.depth >= DefaultMaxDepth {
@@ -208,7 +220,9 @@ func (e *encodeState) elements(a *Array, isArray bool) error {
 		e.depth++
 		defer func() { e.depth-- }()
 	}
-	for _, en := range a.Entries() {
+	entries := a.Entries()
+	for i := range entries {
+		en := &entries[i]
 		k := en.Key
 		if k.isStr && isArray {
 			if i, ok := canonicalInt(k.str); ok {
@@ -220,14 +234,12 @@ func (e *encodeState) elements(a *Array, isArray bool) error {
 			e.buf = append(e.buf, ';')
 		} else {
 			e.buf = append(e.buf, 'i', ':')
-			e.buf = strconv.AppendInt(e.buf, k.num, 10)
+			e.buf = appendInt(e.buf, k.num)
 			e.buf = append(e.buf, ';')
 		}
-		e.path = append(e.path, en.Key)
-		if err := e.value(en.Value); err != nil {
-			return err
+		if err := e.value(&en.Value); err != nil {
+			return within(err, en.Key)
 		}
-		e.path = e.path[:len(e.path)-1]
 	}
 	e.buf = append(e.buf, '}')
 	return nil

@@ -88,11 +88,19 @@ func FuzzDecodeSession(f *testing.F) {
 		}
 	}
 	handlers := []phpserialize.Handler{phpserialize.HandlerPHP, phpserialize.HandlerPHPBinary, phpserialize.HandlerPHPSerialize}
+	reused := phpserialize.Decoder{ReuseMemory: true} // dirtied by every input before
 	f.Fuzz(func(t *testing.T, hb byte, data []byte) {
 		h := handlers[int(hb)%3]
 		s, err := phpserialize.DecodeSession(h, data)
+		r, rerr := reused.DecodeSession(h, data)
+		if (err == nil) != (rerr == nil) || err != nil && err.Error() != rerr.Error() {
+			t.Fatalf("%s: %q: fresh decoder says %v, reused one %v", h, data, err, rerr)
+		}
 		if err != nil {
 			return
+		}
+		if !phpserialize.ArrayValue(r).Equal(phpserialize.ArrayValue(s)) {
+			t.Fatalf("%s: %q: reused decoder gives another session", h, data)
 		}
 		out, err := phpserialize.EncodeSession(h, s)
 		if err != nil {

@@ -66,8 +66,21 @@ func (dec *Decoder) DecodeSessionString(h Handler, s string) (*Array, error) {
 	return nil, err
 }
 
+// session returns the empty array that a session's variables go into.
+func (d *decodeState) session() *Array {
+	if !d.reuse {
+		return &Array{entries: make([]Entry, 0, 16)}
+	}
+	if d.sess == nil {
+		d.sess = &Array{entries: make([]Entry, 0, 16)}
+	}
+	clear(d.sess.entries[:cap(d.sess.entries)])
+	d.sess.entries, d.sess.index = d.sess.entries[:0], nil
+	return d.sess
+}
+
 func (d *decodeState) sessionPHP() (*Array, error) {
-	sess := &Array{entries: make([]Entry, 0, 16)}
+	sess := d.session()
 	s := d.s
 	for d.pos < len(s) {
 		p := d.pos
@@ -89,7 +102,7 @@ func (d *decodeState) sessionPHP() (*Array, error) {
 }
 
 func (d *decodeState) sessionBinary() (*Array, error) {
-	sess := &Array{entries: make([]Entry, 0, 16)}
+	sess := d.session()
 	s := d.s
 	for d.pos < len(s) {
 		p := d.pos
@@ -143,7 +156,8 @@ func AppendEncodeSession(dst []byte, h Handler, sess *Array) ([]byte, error) {
 	e := encodeState{buf: dst}
 	switch h {
 	case HandlerPHPSerialize:
-		if err := e.value(ArrayValue(sess)); err != nil {
+		v := ArrayValue(sess)
+		if err := e.value(&v); err != nil {
 			return dst, err
 		}
 		return e.buf, nil
@@ -152,7 +166,9 @@ func AppendEncodeSession(dst []byte, h Handler, sess *Array) ([]byte, error) {
 		_, err := ParseHandler(string(h))
 		return dst, err
 	}
-	for _, en := range sess.Entries() {
+	entries := sess.Entries()
+	for i := range entries {
+		en := &entries[i]
 		k := en.Key
 		if !k.isStr {
 			return dst, &EncodeError{Msg: fmt.Sprintf("session key %d is an int: PHP's %s handler drops int keys (use php_serialize, or a string key)", k.num, h)}
@@ -170,9 +186,11 @@ func AppendEncodeSession(dst []byte, h Handler, sess *Array) ([]byte, error) {
 			e.buf = append(e.buf, byte(len(k.str)))
 			e.buf = append(e.buf, k.str...)
 		}
-		e.top = k.str
 		e.depth = 0
-		if err := e.value(en.Value); err != nil {
+		if err := e.value(&en.Value); err != nil {
+			if ee, ok := err.(*EncodeError); ok {
+				ee.Path = fmt.Sprintf("session key %q", k.str) + ee.Path
+			}
 			return dst, err
 		}
 	}

@@ -388,6 +388,12 @@ func (a *Array) find(k Key) int {
 		}
 		return -1
 	}
+	return a.findLinear(k)
+}
+
+// findLinear is find without the index: a scan, for a few look-ups in an
+// array that is still being built.
+func (a *Array) findLinear(k Key) int {
 	for i := range a.entries {
 		if e := &a.entries[i].Key; e.isStr == k.isStr && e.num == k.num && e.str == k.str {
 			return i

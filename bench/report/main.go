@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 var line = regexp.MustCompile(`^Benchmark(\w+)/([^/\s]+)/([^/\s]+)/([^\s]+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) MB/s)?(?:\s+(\d+) B/op\s+(\d+) allocs/op)?`)
@@ -62,24 +63,32 @@ func main() {
 	}
 	for _, k := range order {
 		impls := data[k]
-		ours := impls["phpsess"]
 		fmt.Printf("%s %s %s\n", k.group, k.op, k.cas)
 		names := make([]string, 0, len(impls))
 		for n := range impls {
 			names = append(names, n)
 		}
 		sort.Strings(names)
+		// phpsess's variants (phpsess, phpsess-reuse, ...) against each peer
+		var ours []string
+		for _, n := range names {
+			if strings.HasPrefix(n, "phpsess") {
+				ours = append(ours, n)
+			}
+		}
 		for _, n := range names {
 			s := impls[n]
-			ratio := ""
-			if ours != nil && n != "phpsess" && median(s.ns) > 0 {
-				ratio = fmt.Sprintf("phpsess is %.2fx", median(s.ns)/median(ours.ns))
+			var ratios []string
+			if !strings.HasPrefix(n, "phpsess") && median(s.ns) > 0 {
+				for _, o := range ours {
+					ratios = append(ratios, fmt.Sprintf("%s is %.2fx", o, median(s.ns)/median(impls[o].ns)))
+				}
 			}
 			allocs := ""
 			if s.allocs != "" {
 				allocs = s.allocs + " allocs/op"
 			}
-			fmt.Printf("  %-20s %10.0f ns/op %9.1f MB/s  %-16s %s\n", n, median(s.ns), median(s.mbs), allocs, ratio)
+			fmt.Printf("  %-20s %10.0f ns/op %9.1f MB/s  %-16s %s\n", n, median(s.ns), median(s.mbs), allocs, strings.Join(ratios, ", "))
 		}
 	}
 }
