@@ -63,7 +63,7 @@ func completeStores(_ *cobra.Command, args []string, _ string) ([]string, cobra.
 // checkPayload refuses a payload PHP could not decode with the store's
 // handler: PHP would destroy such a session.
 func checkPayload(h phpserialize.Handler, id string, data []byte) error {
-	if _, err := phpserialize.DecodeSession(h, data); err != nil {
+	if err := phpserialize.ValidateSession(h, data); err != nil {
 		return fmt.Errorf("session %q: not a valid %s payload, nothing written (PHP would destroy the session): %w", id, h, err)
 	}
 	return nil

@@ -139,8 +139,7 @@ func (f payloadForm) decode(stored []byte) ([]byte, error) {
 
 // isSession reports whether b decodes as a session in the store's handler.
 func (f payloadForm) isSession(b []byte) bool {
-	_, err := phpserialize.DecodeSession(f.handler, b)
-	return err == nil
+	return phpserialize.ValidateSession(f.handler, b) == nil
 }
 
 // textRules is what a text column or BSON string can hold.

@@ -677,8 +677,11 @@ func (m *migration) lifetime(rec *handlers.Record) (time.Duration, bool) {
 // references renumbered. The bytes are kept as they are when both use the
 // same encoding.
 func convert(data []byte, from, to phpserialize.Handler) ([]byte, error) {
-	if _, err := phpserialize.DecodeSession(from, data); err != nil {
+	if err := phpserialize.ValidateSession(from, data); err != nil {
 		return nil, fmt.Errorf("cannot decode the %s payload (PHP could not either): %w", from, err)
+	}
+	if from == to {
+		return data, nil
 	}
 	out, err := phpserialize.ConvertSession(from, to, data)
 	if err != nil {

@@ -213,7 +213,7 @@ func (l *Line) Record(h phpserialize.Handler, mode RawMode) (*handlers.Record, e
 		return nil, fmt.Errorf("the raw payload is %s, the store's handler is %s: load without --raw to convert", l.Handler, h)
 	}
 	if useRaw {
-		if _, err := phpserialize.DecodeSession(h, l.Raw); err != nil {
+		if err := phpserialize.ValidateSession(h, l.Raw); err != nil {
 			return nil, fmt.Errorf("raw payload: not a valid %s session (PHP would destroy it): %w", h, err)
 		}
 		rec.Data = l.Raw

@@ -108,6 +108,16 @@ func (dec *Decoder) state(s string) *decodeState {
 	return d
 }
 
+// drop forgets the input of the last call, so that a kept decodeState does
+// not keep it alive. The arena chunks still point into it until they are
+// used again; ValidateSession's callers' buffers are then retained at most
+// until the pool is emptied.
+func (d *decodeState) drop() {
+	if d != nil {
+		d.s = ""
+	}
+}
+
 // reset readies a kept decodeState for another call: chunks already handed
 // out are used again, cleared, in the same order.
 func (d *decodeState) reset(s string, maxDepth int) {

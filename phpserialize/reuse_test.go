@@ -113,3 +113,31 @@ func TestEncodeErrorPath(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateSession: ValidateSession says what DecodeSession says, and an
+// error's key does not change when the caller reuses its buffer.
+func TestValidateSession(t *testing.T) {
+	for f, h := range payloadFiles(t) {
+		if h == "" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := phpserialize.ValidateSession(h, data); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	buf := []byte(`user|s:3:"bob";cart|a:1:{i:0;x}`)
+	err := phpserialize.ValidateSession(phpserialize.HandlerPHP, buf)
+	_, want := phpserialize.DecodeSession(phpserialize.HandlerPHP, buf)
+	copy(buf, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXX")
+	if err == nil || want == nil || err.Error() != want.Error() {
+		t.Fatalf("ValidateSession says %v, DecodeSession %v", err, want)
+	}
+	data, _ := os.ReadFile(payloadDir + "/size_64kb.php.sess")
+	if n := testing.AllocsPerRun(20, func() { _ = phpserialize.ValidateSession(phpserialize.HandlerPHP, data) }); n > 0 {
+		t.Errorf("ValidateSession: %v allocations per call, want 0", n)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"unsafe"
 )
 
 // Handler names a PHP session serializer, the session.serialize_handler
@@ -43,6 +45,25 @@ const maxBinaryKey = 127
 func DecodeSession(h Handler, data []byte) (*Array, error) {
 	var d Decoder
 	return d.DecodeSessionString(h, string(data))
+}
+
+// validators holds Decoders that reuse their memory, for ValidateSession.
+var validators = sync.Pool{New: func() any { return &Decoder{ReuseMemory: true} }}
+
+// ValidateSession reports whether PHP could decode a stored session payload
+// written with handler h: it returns the error DecodeSession would return,
+// or nil. It keeps nothing and, called often, allocates next to nothing:
+// use it to check a payload before writing it where PHP will read it.
+func ValidateSession(h Handler, data []byte) error {
+	dec := validators.Get().(*Decoder)
+	// The result is dropped before return, so the input need not be copied.
+	_, err := dec.DecodeSessionString(h, unsafe.String(unsafe.SliceData(data), len(data)))
+	dec.st.drop()
+	validators.Put(dec)
+	if se, ok := err.(*SyntaxError); ok {
+		se.Key = strings.Clone(se.Key) // it pointed into data
+	}
+	return err
 }
 
 // DecodeSession decodes a stored session payload; see DecodeSession.
@@ -295,12 +316,15 @@ func shiftRefs(a *Array, delta int, to Handler, depth int) error {
 // A session that cannot be carried over exactly (an int key into php or
 // php_binary, a name with '|' into php, ...) is an error.
 func ConvertSession(from, to Handler, data []byte) ([]byte, error) {
+	if from == to {
+		if err := ValidateSession(from, data); err != nil {
+			return nil, err
+		}
+		return data, nil
+	}
 	sess, err := DecodeSession(from, data)
 	if err != nil {
 		return nil, err
-	}
-	if from == to {
-		return data, nil
 	}
 	if to != HandlerPHPSerialize {
 		for _, e := range sess.Entries() {

@@ -113,6 +113,7 @@ type Server struct {
 	patterns  []string
 	st        handlers.Store // cfg.Store, instrumented
 	bufs      sync.Pool      // *[]byte response buffers
+	decoders  sync.Pool      // *phpserialize.Decoder with ReuseMemory, for GET
 }
 
 // store returns the instrumented store.

@@ -145,9 +145,14 @@ func sessionHeaders(w http.ResponseWriter, payload []byte, ttl time.Duration) {
 func (s *Server) decode(payload []byte) (*phpserialize.Array, error) {
 	sess, err := phpserialize.DecodeSession(s.info.Handler, payload)
 	if err != nil {
-		return nil, errorf(http.StatusBadGateway, codeCorrupt, "the stored session does not decode as %s (PHP would destroy it): %v", s.info.Handler, err)
+		return nil, corrupt(s.info.Handler, err)
 	}
 	return sess, nil
+}
+
+// corrupt is the error for a stored payload that does not decode.
+func corrupt(h phpserialize.Handler, err error) error {
+	return errorf(http.StatusBadGateway, codeCorrupt, "the stored session does not decode as %s (PHP would destroy it): %v", h, err)
 }
 
 // getSession serves GET /v1/sessions/{id}: the JSON form of the session,
@@ -167,9 +172,16 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	sess, err := s.decode(rec.Data)
+	// The session lives only until it is written as JSON below: decode it
+	// into memory that the next GET uses again.
+	dec, _ := s.decoders.Get().(*phpserialize.Decoder)
+	if dec == nil {
+		dec = &phpserialize.Decoder{ReuseMemory: true}
+	}
+	defer s.decoders.Put(dec)
+	sess, err := dec.DecodeSession(s.info.Handler, rec.Data)
 	if err != nil {
-		return err
+		return corrupt(s.info.Handler, err)
 	}
 	bp, _ := s.bufs.Get().(*[]byte)
 	if bp == nil {
@@ -239,7 +251,7 @@ func (s *Server) encode(sess *phpserialize.Array) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := phpserialize.DecodeSession(h, payload); err != nil {
+	if err := phpserialize.ValidateSession(h, payload); err != nil {
 		return nil, errorf(http.StatusUnprocessableEntity, codeInvalidData, "PHP could not read the session back with the %s handler; nothing written: %v", h, err)
 	}
 	return payload, nil
