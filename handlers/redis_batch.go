@@ -30,38 +30,86 @@ func (s *redisStore) ReadBatch(ctx context.Context, ids []string) ([]*Record, er
 			return nil, opError("read", redisBackend, id, err)
 		}
 	}
-	gets := make([]*redis.StringCmd, len(ids))
-	pttls := make([]*redis.DurationCmd, len(ids))
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.key(id, s.fixedIP)
+	}
+	raws, ttls, err := s.readKeys(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		if raws[i] == nil {
+			continue
+		}
+		data, err := s.decompress(raws[i])
+		if err != nil {
+			return nil, opError("read", redisBackend, id, err)
+		}
+		rec := &Record{ID: id, Data: data, Meta: Meta{IP: s.fixedIP}}
+		if d := ttls[i]; d > 0 {
+			rec.TTL = d.Round(time.Millisecond)
+		}
+		recs[i] = rec
+	}
+	return recs, nil
+}
+
+// readKeys reads the raw values (nil where missing) and PTTLs of keys in one
+// round trip.
+func (s *redisStore) readKeys(ctx context.Context, keys []string) ([][]byte, []time.Duration, error) {
+	raws := make([][]byte, len(keys))
+	ttls := make([]time.Duration, len(keys))
+	if s.multi == nil || !s.multi.cluster {
+		// one MGET for the values: a cluster's keys are in many slots
+		var mget *redis.SliceCmd
+		pttls := make([]*redis.DurationCmd, len(keys))
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			mget = p.MGet(ctx, keys...)
+			for i, key := range keys {
+				pttls[i] = p.PTTL(ctx, key)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("redis read batch: %w", err)
+		}
+		for i, v := range mget.Val() {
+			switch v := v.(type) {
+			case string:
+				raws[i] = []byte(v)
+				ttls[i] = pttls[i].Val()
+			case nil:
+			default:
+				return nil, nil, fmt.Errorf("redis read batch: %s holds %T", keys[i], v)
+			}
+		}
+		return raws, ttls, nil
+	}
+	gets := make([]*redis.StringCmd, len(keys))
+	pttls := make([]*redis.DurationCmd, len(keys))
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			key := s.key(id, s.fixedIP)
+		for i, key := range keys {
 			gets[i] = p.Get(ctx, key)
 			pttls[i] = p.PTTL(ctx, key)
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redis read batch: %w", err)
+		return nil, nil, fmt.Errorf("redis read batch: %w", err)
 	}
-	for i, id := range ids {
+	for i := range keys {
 		raw, err := gets[i].Bytes()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
 		if err != nil {
-			return nil, opError("read", redisBackend, id, err)
+			return nil, nil, fmt.Errorf("redis read batch: %s: %w", keys[i], err)
 		}
-		data, err := s.decompress(raw)
-		if err != nil {
-			return nil, opError("read", redisBackend, id, err)
-		}
-		rec := &Record{ID: id, Data: data, Meta: Meta{IP: s.fixedIP}}
-		if d := pttls[i].Val(); d > 0 {
-			rec.TTL = d.Round(time.Millisecond)
-		}
-		recs[i] = rec
+		raws[i] = raw
+		ttls[i] = pttls[i].Val()
 	}
-	return recs, nil
+	return raws, ttls, nil
 }
 
 // ReadBatch reads many sessions in one round trip, each payload taken out
