@@ -339,6 +339,61 @@ func (d *decodeState) float(p int) (float64, string, int, error) {
 	return f, text, p + end + 1, nil
 }
 
+// pow10 holds the powers of ten that a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// shortFloat is the fast path for the floats PHP writes by default: it reads
+// -?D+(.D+)?; at p, where phpFloatText and shortFloatText would both hold
+// (so the text need not be kept), with at most 15 significant digits, and
+// returns the value and the offset after ';'. Such a decimal is an integer
+// below 2^53 over an exact power of ten, so one division rounds it as
+// strconv.ParseFloat does. Anything else (ok false) takes the full path.
+func shortFloat(s string, p int) (f float64, q int, ok bool) {
+	neg := p < len(s) && s[p] == '-'
+	if neg {
+		p++
+	}
+	var mant uint64
+	sig, frac := 0, 0
+	i := p
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		mant = mant*10 + uint64(s[i]-'0')
+		if mant != 0 {
+			sig++
+		}
+		i++
+	}
+	intDigits := i - p
+	if intDigits == 0 || (intDigits > 1 && s[p] == '0') || sig > 15 || i >= len(s) {
+		return 0, 0, false
+	}
+	if s[i] == '.' {
+		i++
+		fs := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			mant = mant*10 + uint64(s[i]-'0')
+			if mant != 0 {
+				sig++
+			}
+			i++
+		}
+		frac = i - fs
+		// no digits, a trailing zero, or PHP's exponent range (0.0000x)
+		if frac == 0 || s[i-1] == '0' || sig > 15 || (mant != 0 && frac-sig >= 3 && s[p] == '0') || i >= len(s) {
+			return 0, 0, false
+		}
+	}
+	if s[i] != ';' || frac >= len(pow10) {
+		return 0, 0, false
+	}
+	f = float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, i + 1, true
+}
+
 // phpFloatText reports whether t is laid out as PHP's serialize() lays out
 // floats at some serialize_precision: -?D+(.D+)? or -?D.D+E[+-]D+. Other
 // forms PHP accepts (".5", "1e3", "+1.5") are rewritten, as PHP rewrites them.
@@ -540,6 +595,12 @@ func (d *decodeState) value(v *Value) error {
 		d.push(false)
 		return nil
 	case 'd':
+		if f, q, ok := shortFloat(s, p); ok {
+			v.kind, v.num = KindFloat, math.Float64bits(f)
+			d.pos = q
+			d.push(false)
+			return nil
+		}
 		f, text, q, err := d.float(p)
 		if err != nil {
 			return err

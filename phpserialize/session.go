@@ -100,9 +100,43 @@ func (d *decodeState) session() *Array {
 	return d.sess
 }
 
+// sessionVar decodes the value of session variable name into sess. A name
+// seen before keeps its place and takes the new value, as in PHP. Possible
+// repeats are found as elements finds them: a filter, a scan, and an index
+// only for a session that keeps hitting the filter.
+func (d *decodeState) sessionVar(sess *Array, name string, seen *uint64, hits *int) error {
+	k := StringKey(name)
+	bit := keyBit(k)
+	if *seen&bit != 0 {
+		*hits++
+		j := -1
+		if sess.index == nil && *hits <= linearHits {
+			j = sess.findLinear(k)
+		} else {
+			j = sess.find(k)
+		}
+		if j >= 0 {
+			var v Value
+			if err := d.value(&v); err != nil {
+				return err
+			}
+			sess.entries[j].Value = v
+			return nil
+		}
+	}
+	*seen |= bit
+	if sess.index != nil {
+		sess.index[k] = len(sess.entries)
+	}
+	sess.entries = append(sess.entries, Entry{Key: k})
+	return d.value(&sess.entries[len(sess.entries)-1].Value)
+}
+
 func (d *decodeState) sessionPHP() (*Array, error) {
 	sess := d.session()
 	s := d.s
+	var seen uint64
+	hits := 0
 	for d.pos < len(s) {
 		p := d.pos
 		bar := strings.IndexByte(s[p:], '|')
@@ -113,11 +147,9 @@ func (d *decodeState) sessionPHP() (*Array, error) {
 		d.sessKey = name
 		d.pos = p + bar + 1
 		d.depth = 0
-		var v Value
-		if err := d.value(&v); err != nil {
+		if err := d.sessionVar(sess, name, &seen, &hits); err != nil {
 			return nil, err
 		}
-		sess.Set(StringKey(name), v)
 	}
 	return sess, nil
 }
@@ -125,6 +157,8 @@ func (d *decodeState) sessionPHP() (*Array, error) {
 func (d *decodeState) sessionBinary() (*Array, error) {
 	sess := d.session()
 	s := d.s
+	var seen uint64
+	hits := 0
 	for d.pos < len(s) {
 		p := d.pos
 		n := int(s[p] &^ 0x80)
@@ -135,11 +169,9 @@ func (d *decodeState) sessionBinary() (*Array, error) {
 		d.sessKey = name
 		d.pos = p + 1 + n
 		d.depth = 0
-		var v Value
-		if err := d.value(&v); err != nil {
+		if err := d.sessionVar(sess, name, &seen, &hits); err != nil {
 			return nil, err
 		}
-		sess.Set(StringKey(name), v)
 	}
 	return sess, nil
 }
