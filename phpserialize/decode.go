@@ -841,16 +841,7 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 		if !seq || k.isStr || k.num != int64(i) {
 			seq = false
 			if seen&bit != 0 {
-				// A few look-ups scan the entries; only an array that keeps
-				// hitting the filter pays for building an index.
-				hits++
-				j := -1
-				if a.index == nil && hits <= linearHits {
-					j = a.findLinear(k)
-				} else {
-					j = a.find(k)
-				}
-				if j >= 0 {
+				if j := a.findRepeat(k, &hits); j >= 0 {
 					// PHP keeps the first position and the last value
 					var val Value
 					if err := d.value(&val); err != nil {
@@ -886,6 +877,17 @@ func (d *decodeState) elements(a *Array, n int, isArray bool) error {
 	}
 	d.pos++
 	return nil
+}
+
+// findRepeat looks for k, a key whose keyBit was seen before, in an array
+// being decoded. A few look-ups scan the entries; only an array that keeps
+// hitting the filter pays for building an index. hits counts the look-ups.
+func (a *Array) findRepeat(k Key, hits *int) int {
+	*hits++
+	if a.index == nil && *hits <= linearHits {
+		return a.findLinear(k)
+	}
+	return a.find(k)
 }
 
 // linearHits is how many possible duplicates (keyBit hits) one array's

@@ -108,14 +108,7 @@ func (d *decodeState) sessionVar(sess *Array, name string, seen *uint64, hits *i
 	k := StringKey(name)
 	bit := keyBit(k)
 	if *seen&bit != 0 {
-		*hits++
-		j := -1
-		if sess.index == nil && *hits <= linearHits {
-			j = sess.findLinear(k)
-		} else {
-			j = sess.find(k)
-		}
-		if j >= 0 {
+		if j := sess.findRepeat(k, hits); j >= 0 {
 			var v Value
 			if err := d.value(&v); err != nil {
 				return err
