@@ -37,6 +37,9 @@ import (
 //	ci4     CodeIgniter 4 RedisHandler: key ci_session:<cookie>:[<ip>:]<id>
 //	        (4.2.11 and later), lock <key>:lock. Default ttl 7200 s, lock on.
 //
+// Reads that run at the same time share pipelines (redis_coalesce.go): under
+// load, one round trip serves many of them.
+//
 // Options, besides the common layout=, handler=, ttl=, lock= and
 // lock_timeout= (default 30 s, about what PHP itself waits):
 //
@@ -99,6 +102,8 @@ type redisStore struct {
 	lockRetry   time.Duration
 
 	zstd *zstd.Decoder // compression=zstd; nil for none
+
+	reads *redisCoalescer // Reads share pipelines under load
 
 	// scripts, per store so that nothing is shared between stores
 	release     *redis.Script // phpredis' compare-and-delete
@@ -188,6 +193,7 @@ func openRedis(ctx context.Context, o *options) (Store, error) {
 	if err := s.connect(o, c, ropts); err != nil { // cluster and sentinel: see redis_cluster.go
 		return nil, err
 	}
+	s.reads = newRedisCoalescer(s.c)
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := s.c.Ping(pctx).Err(); err != nil {
@@ -316,6 +322,9 @@ func (s *redisStore) Info() Info { return s.info }
 
 // Close closes the connections.
 func (s *redisStore) Close() error {
+	if s.reads != nil {
+		s.reads.close()
+	}
 	if s.zstd != nil {
 		s.zstd.Close()
 	}
@@ -417,22 +426,16 @@ func (s *redisStore) ttlSeconds(ttl time.Duration) (int64, error) {
 
 // get reads a session key and its remaining lifetime.
 func (s *redisStore) get(ctx context.Context, id, ip string) (*Record, error) {
-	key := s.key(id, ip)
-	var get *redis.StringCmd
-	var pttl *redis.DurationCmd
-	// one round trip; GET is what matters, PTTL only says how long is left
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, key)
-		pttl = p.PTTL(ctx, key)
-		return nil
-	})
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
+	// one round trip, shared with concurrent Reads; GET is what matters,
+	// PTTL only says how long is left
+	get, pttl, err := s.reads.read(ctx, s.key(id, ip))
 	if err != nil {
 		return nil, err
 	}
 	raw, err := get.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}

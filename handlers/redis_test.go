@@ -1560,3 +1560,67 @@ func BenchmarkRedisPut(b *testing.B) {
 		}
 	})
 }
+
+// TestRedisConcurrentReads: Reads that share pipelines (under load) each get
+// their own session, or ErrNotFound; ReadBatch agrees; a closed store's
+// Read fails at once.
+func TestRedisConcurrentReads(t *testing.T) {
+	srv := testenv.NewRedis(t)
+	ctx := tctx(t)
+	s, err := handlers.Open(ctx, "redis://"+srv.Addr+"/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*handlers.Record
+	for i := range 200 {
+		recs = append(recs, &handlers.Record{ID: storetest.NewID(), Data: redisCounter(i), TTL: time.Duration(100+i) * time.Second})
+	}
+	if err := s.(handlers.BatchWriter).WriteBatch(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	missing := storetest.NewID()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 64 {
+		wg.Go(func() {
+			for i := range 100 {
+				if (w+i)%10 == 0 {
+					if _, err := s.Read(ctx, missing); !errors.Is(err, handlers.ErrNotFound) {
+						errs <- fmt.Errorf("Read(missing) = %v", err)
+						return
+					}
+					continue
+				}
+				want := recs[(w*7+i)%len(recs)]
+				got, err := s.Read(ctx, want.ID)
+				if err != nil || !bytes.Equal(got.Data, want.Data) || got.TTL <= 0 || got.TTL > want.TTL {
+					errs <- fmt.Errorf("Read(%s) = %+v, %v; want %q", want.ID, got, err, want.Data)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ids := []string{recs[3].ID, missing, recs[150].ID}
+	got, err := s.(handlers.BatchReader).ReadBatch(ctx, ids)
+	if err != nil || len(got) != 3 || got[1] != nil || !bytes.Equal(got[0].Data, recs[3].Data) || !bytes.Equal(got[2].Data, recs[150].Data) ||
+		got[2].TTL <= 100*time.Second || got[2].TTL > 250*time.Second {
+		t.Fatalf("ReadBatch = %+v, %v", got, err)
+	}
+	s.Close()
+	s.Close() // twice: no panic
+	done := make(chan error, 1)
+	go func() { _, err := s.Read(ctx, recs[0].ID); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Read on a closed store succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read on a closed store hangs")
+	}
+}
