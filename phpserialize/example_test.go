@@ -82,3 +82,38 @@ func ExampleDecode_references() {
 	// true
 	// [{"$object":{"class":"stdClass","props":{}}},{"$r":2},"x",{"$R":4}]
 }
+
+// A Decoder that reuses its memory decodes in a loop without allocating,
+// as PHP reuses the memory of the session it destroyed. Each result is
+// valid until the next call: keep only what you copied out of it.
+func ExampleDecoder_reuseMemory() {
+	payloads := []string{
+		`user_id|i:1;cart|a:1:{i:0;s:3:"pen";}`,
+		`user_id|i:2;cart|a:2:{i:0;s:3:"ink";i:1;s:5:"paper";}`,
+	}
+	dec := phpserialize.Decoder{ReuseMemory: true}
+	for _, p := range payloads {
+		sess, err := dec.DecodeSessionString(phpserialize.HandlerPHP, p)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		cart, _ := sess.Lookup("cart")
+		fmt.Println(cart.Array().Len()) // used now, not kept
+	}
+	// Output:
+	// 1
+	// 2
+}
+
+// ValidateSession checks a payload before it is written where PHP will
+// read it: PHP destroys a session it cannot decode.
+func ExampleValidateSession() {
+	good := []byte(`user_id|i:42;`)
+	bad := []byte(`user_id|i:42;cart|a:1:{i:0;s:9:"pen";}`)
+	fmt.Println(phpserialize.ValidateSession(phpserialize.HandlerPHP, good))
+	fmt.Println(phpserialize.ValidateSession(phpserialize.HandlerPHP, bad))
+	// Output:
+	// <nil>
+	// phpserialize: session key "cart": offset 29: string length 9 is longer than the 4 bytes left
+}
