@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/phpsess/phpsess/handlers"
+	"github.com/phpsess/phpsess/handlers/storetest"
 	"github.com/phpsess/phpsess/internal/testenv"
 	"github.com/phpsess/phpsess/server"
-	"github.com/phpsess/phpsess/handlers/storetest"
 )
 
 // BenchmarkGet is GET /v1/sessions/{id} of a 1 KB session over a real
