@@ -155,6 +155,8 @@ func TestDetectNativeIni(t *testing.T) {
 		{[]string{"[Session]", "session.save_handler = redis", `session.save_path = "tcp://10.0.0.7:6379?weight=1&auth=secret&database=4&prefix=shop:"`,
 			"session.serialize_handler = php_serialize", "redis.session.locking_enabled = On", "redis.session.lock_expire = 60"},
 			"redis://:secret@10.0.0.7:6379/4?prefix=shop%3A&ttl=1440&lock=on&lock_expire=60&handler=php_serialize"},
+		{[]string{"session.save_handler = redis", `session.save_path = "tcp://10.0.0.7:6379?weight=1, tcp://10.0.0.8:6380?weight=3,10.0.0.9"`},
+			"redis://10.0.0.7:6379,10.0.0.8:6380:3,10.0.0.9:6379?ttl=1440"},
 		{[]string{"php_admin_value[session.save_handler] = memcached", "php_value[session.save_path] = \"10.0.0.8:11211:2, 10.0.0.9:11211\"",
 			"memcached.sess_locking = Off"},
 			"memcached://10.0.0.8:11211,10.0.0.9:11211?ttl=1440&lock=off"},
@@ -173,6 +175,7 @@ func TestDetectNativeIni(t *testing.T) {
 		{[]string{"session.save_handler = user"}, "the handler is PHP code (session_set_save_handler)"},
 		{[]string{"session.serialize_handler = igbinary"}, `session.serialize_handler = "igbinary"`},
 		{[]string{"session.save_handler = redis", `session.save_path = "unix:///run/redis.sock"`}, "a unix socket"},
+		{[]string{"session.save_handler = redis", `session.save_path = "tcp://10.0.0.7:6379, tls://10.0.0.8:6380"`}, "mixes TLS and plain servers"},
 	} {
 		ini := writeIni(t, dir, tc.lines...)
 		_, stderr, code := run(t, "", "detect", "--php-ini", ini)

@@ -2,6 +2,10 @@ package handlers_test
 
 import (
 	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,4 +30,22 @@ func openStore(t testing.TB, rawURL string) handlers.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// runPHPSessions runs a PHP script (handlers.PHPSessionLoop, say) with the
+// ini settings given over those of a CLI run through many sessions (no
+// strict mode, cookies, cache limiter or GC), with args and then the name
+// of a file of the ids, one a line, and returns its output.
+func runPHPSessions(t *testing.T, ini map[string]string, script string, ids []string, args ...string) string {
+	t.Helper()
+	idFile := filepath.Join(t.TempDir(), "ids")
+	if err := os.WriteFile(idFile, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{
+		"session.use_strict_mode": "0", "session.use_cookies": "0",
+		"session.cache_limiter": "", "session.gc_probability": "0",
+	}
+	maps.Copy(all, ini)
+	return handlers.RunPHP(t, all, script, append(args, idFile)...)
 }

@@ -130,27 +130,9 @@ const (
 // mcParsePool reads the server list of a memcached:// or memcache:// URL:
 // HOST[:PORT[:WEIGHT]] items separated by commas, or a socket path.
 func mcParsePool(u *url.URL) ([]mcPoolServer, error) {
-	var weights []int
-	host := u.Host
-	if host != "" {
-		items := strings.Split(host, ",")
-		for i, it := range items {
-			w := 1
-			rest := it
-			if j := strings.LastIndexByte(it, ']'); j >= 0 {
-				rest = it[j+1:]
-			}
-			if strings.Count(rest, ":") == 2 {
-				k := strings.LastIndexByte(it, ':')
-				n, err := strconv.Atoi(it[k+1:])
-				if err != nil || n < 1 || n > 1000 {
-					return nil, fmt.Errorf("server %q: the weight after the port must be 1 to 1000", it)
-				}
-				w, items[i] = n, it[:k]
-			}
-			weights = append(weights, w)
-		}
-		host = strings.Join(items, ",")
+	host, weights, err := splitServerWeights(u.Host, 1000)
+	if err != nil {
+		return nil, err
 	}
 	v := *u
 	v.Host = host
@@ -170,6 +152,34 @@ func mcParsePool(u *url.URL) ([]mcPoolServer, error) {
 		pool[i] = s
 	}
 	return pool, nil
+}
+
+// splitServerWeights takes the weights off a server list of
+// HOST[:PORT[:WEIGHT]] items separated by commas (memcached://, and the
+// several servers of redis://): it returns the list without them and each
+// item's weight, 1 where none is given. A weight must be 1 to max.
+func splitServerWeights(hosts string, max int) (string, []int, error) {
+	if hosts == "" {
+		return "", nil, nil
+	}
+	items := strings.Split(hosts, ",")
+	weights := make([]int, len(items))
+	for i, it := range items {
+		weights[i] = 1
+		rest := it
+		if j := strings.LastIndexByte(it, ']'); j >= 0 {
+			rest = it[j+1:]
+		}
+		if strings.Count(rest, ":") == 2 {
+			k := strings.LastIndexByte(it, ':')
+			n, err := strconv.Atoi(it[k+1:])
+			if err != nil || n < 1 || n > max {
+				return "", nil, fmt.Errorf("server %q: the weight after the port must be 1 to %d", it, max)
+			}
+			weights[i], items[i] = n, it[:k]
+		}
+	}
+	return strings.Join(items, ","), weights, nil
 }
 
 // ------------------------------------------------------------- options --

@@ -24,6 +24,9 @@ import (
 //
 //	redis://[user:pass@]HOST[:PORT][/DB]?layout=native|ci3|ci4&...
 //	rediss://...   the same over TLS
+//	redis://H1:P1,H2:P2[:WEIGHT],...[/DB]?layout=native&...
+//	               phpredis with several servers in session.save_path, each
+//	               session on the one phpredis picks: see redis_shard.go
 //	redis+cluster://..., redis+sentinel://...: see redis_cluster.go
 //
 // Layouts (see redis_native.go and redis_ci.go for the exact keys, lock
@@ -133,6 +136,9 @@ return 1`
 // openRedis opens a redis:// or rediss:// store URL.
 func openRedis(ctx context.Context, o *options) (Store, error) {
 	u := o.URL
+	if redisSharded(u) { // phpredis with several servers: see redis_shard.go
+		return openRedisShard(ctx, o)
+	}
 	lockGiven := o.Has("lock")
 	c := parseCommon(o, []string{"native", "ci3", "ci4", "dalmp", "phalcon3", "phalcon4", "phalcon5"}, map[string]layoutDefaults{
 		"native": {TTL: 1440 * time.Second, LockTimeout: 30 * time.Second},

@@ -125,18 +125,9 @@ func parseRedisMultiURL(u *url.URL) (*redisMultiURL, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("%s URL has no host: want %s://HOST:PORT[,HOST:PORT...]", u.Scheme, u.Scheme)
 	}
-	for _, hp := range strings.Split(u.Host, ",") {
-		host, port, err := net.SplitHostPort(hp)
-		if err != nil {
-			if !strings.Contains(err.Error(), "missing port") {
-				return nil, fmt.Errorf("host %q: %v", hp, err)
-			}
-			host, port = strings.Trim(hp, "[]"), defPort
-		}
-		if n, err := strconv.Atoi(port); host == "" || err != nil || n <= 0 || n > 65535 {
-			return nil, fmt.Errorf("host %q: want HOST:PORT", hp)
-		}
-		m.addrs = append(m.addrs, net.JoinHostPort(host, port))
+	var err error
+	if m.addrs, err = redisAddrs(u.Host, defPort); err != nil {
+		return nil, err
 	}
 	path := strings.Trim(u.Path, "/")
 	if m.cluster {
@@ -158,6 +149,26 @@ func parseRedisMultiURL(u *url.URL) (*redisMultiURL, error) {
 		m.db = n
 	}
 	return m, nil
+}
+
+// redisAddrs reads a list of HOST[:PORT] separated by commas, with defPort
+// where a port is not given, into HOST:PORT addresses.
+func redisAddrs(hosts, defPort string) ([]string, error) {
+	var addrs []string
+	for _, hp := range strings.Split(hosts, ",") {
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil {
+			if !strings.Contains(err.Error(), "missing port") {
+				return nil, fmt.Errorf("host %q: %v", hp, err)
+			}
+			host, port = strings.Trim(hp, "[]"), defPort
+		}
+		if n, err := strconv.Atoi(port); host == "" || err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("host %q: want HOST:PORT", hp)
+		}
+		addrs = append(addrs, net.JoinHostPort(host, port))
+	}
+	return addrs, nil
 }
 
 // openRedisMulti opens a redis+cluster:// or redis+sentinel:// store URL:

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,18 +252,12 @@ func redisSlot(t testing.TB, c *redis.ClusterClient, key string) int64 {
 // session handler.
 func clusterPHP(t *testing.T, addrs []string, mode string, ids []string) string {
 	t.Helper()
-	idFile := filepath.Join(t.TempDir(), "ids")
-	os.WriteFile(idFile, []byte(strings.Join(ids, "\n")+"\n"), 0o644)
 	var seeds []string
 	for _, a := range addrs {
 		seeds = append(seeds, "seed[]="+a)
 	}
-	ini := map[string]string{
-		"session.save_handler": "rediscluster", "session.save_path": strings.Join(seeds, "&"),
-		"session.use_strict_mode": "0", "session.use_cookies": "0",
-		"session.cache_limiter": "", "session.gc_probability": "0",
-	}
-	return handlers.RunPHP(t, ini, handlers.PHPSessionLoop, mode, idFile)
+	ini := map[string]string{"session.save_handler": "rediscluster", "session.save_path": strings.Join(seeds, "&")}
+	return runPHPSessions(t, ini, handlers.PHPSessionLoop, ids, mode)
 }
 
 // TestRedisClusterPHP: phpredis' rediscluster session handler writes 1,000

@@ -364,19 +364,8 @@ func TestRedisAuth(t *testing.T) {
 // rediss://, verifying the server with tls_ca=.
 func TestRedisTLS(t *testing.T) {
 	testenv.Redis(t) // skips in -short mode, like every server test
-	dir := t.TempDir()
-	ca, caKey := redisTLSCert(t, dir, "ca", nil, nil)
-	redisTLSCert(t, dir, "server", ca, caKey)
-	port := testenv.FreePort(t)
-	cmd := exec.Command("redis-server", "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server.key"),
-		"--tls-ca-cert-file", filepath.Join(dir, "ca.pem"), "--tls-auth-clients", "no",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	dir := redisTLSDir(t)
+	addr := redisTLSServer(t, dir)
 	base := "rediss://" + addr + "/0?tls_ca=" + url.QueryEscape(filepath.Join(dir, "ca.pem"))
 	var s handlers.Store
 	var err error
@@ -386,7 +375,7 @@ func TestRedisTLS(t *testing.T) {
 		}
 	}
 	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		log, _ := os.ReadFile(filepath.Join(dir, addr+".log"))
 		t.Fatalf("rediss open: %v\n%s", err, log)
 	}
 	defer s.Close()
@@ -407,6 +396,41 @@ func TestRedisTLS(t *testing.T) {
 	if _, err := handlers.Open(tctx(t), base+"&tls_server_name=other.example&timeout=2"); err == nil {
 		t.Error("a certificate for the wrong name was accepted")
 	}
+}
+
+// redisTLSDir returns a directory with ca.pem, and server.pem and
+// server.key signed by it, for redisTLSServer.
+func redisTLSDir(t *testing.T) string {
+	dir := t.TempDir()
+	ca, caKey := redisTLSCert(t, dir, "ca", nil, nil)
+	redisTLSCert(t, dir, "server", ca, caKey)
+	return dir
+}
+
+// redisTLSServer starts a redis-server that speaks TLS only, with the
+// certificates of redisTLSDir dir, and returns its address; its log is
+// dir/ADDR.log. It returns once the server listens, and stops it at the
+// end of the test.
+func redisTLSServer(t *testing.T, dir string) string {
+	port := testenv.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command("redis-server", "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server.key"),
+		"--tls-ca-cert-file", filepath.Join(dir, "ca.pem"), "--tls-auth-clients", "no",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--dbfilename", addr+".rdb", "--logfile", filepath.Join(dir, addr+".log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, addr+".log"))
+	t.Fatalf("the TLS redis-server on %s does not listen after 10 s:\n%s", addr, log)
+	return ""
 }
 
 // redisTLSCert writes name.pem and name.key: a CA if parent is nil, else a

@@ -224,6 +224,27 @@ func (d *detector) nativeFiles(sp, spFrom, shFrom string) error {
 	return nil
 }
 
+// phpRedisURL parses one server of phpredis' save_path (tcp://, tls://
+// or host:port) and returns it with the store scheme it needs.
+func phpRedisURL(raw, spFrom string) (*url.URL, string, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "tcp://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %v", spFrom, err)
+	}
+	switch u.Scheme {
+	case "tcp":
+		return u, "redis", nil
+	case "tls", "ssl":
+		return u, "rediss", nil
+	case "unix", "file":
+		return nil, "", fmt.Errorf("%s: a unix socket; phpsess connects to Redis over TCP only", spFrom)
+	}
+	return nil, "", fmt.Errorf("%s: scheme %q: want tcp://, tls:// or host:port", spFrom, u.Scheme)
+}
+
 // phpURLs splits a save_path list: URLs separated by commas or whitespace.
 func phpURLs(sp string) []string {
 	return strings.FieldsFunc(sp, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
@@ -234,26 +255,32 @@ func (d *detector) nativeRedis(sp, spFrom, shFrom string) error {
 	if len(list) == 0 {
 		return fmt.Errorf("%s is empty: phpredis needs a server", spFrom)
 	}
+	// Every server, in save_path order with its weight: phpredis puts each
+	// session on one of them, and the store picks it the same way.
+	var scheme string
+	var u *url.URL
+	hosts := make([]string, len(list))
+	for i, raw := range list {
+		su, sch, err := phpRedisURL(raw, spFrom)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			u, scheme = su, sch
+		} else if sch != scheme {
+			return fmt.Errorf("%s: mixes TLS and plain servers; phpsess speaks one to all", spFrom)
+		}
+		port := su.Port()
+		if port == "" {
+			port = "6379"
+		}
+		hosts[i] = net.JoinHostPort(su.Hostname(), port)
+		if w := su.Query().Get("weight"); len(list) > 1 && w != "" && w != "1" {
+			hosts[i] += ":" + w
+		}
+	}
 	if len(list) > 1 {
-		d.note("session.save_path lists %d servers; phpsess talks to one Redis server: the first, %s (phpredis spreads sessions over all of them)", len(list), list[0])
-	}
-	raw := list[0]
-	if !strings.Contains(raw, "://") {
-		raw = "tcp://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%s: %v", spFrom, err)
-	}
-	scheme := "redis"
-	switch u.Scheme {
-	case "tcp":
-	case "tls", "ssl":
-		scheme = "rediss"
-	case "unix", "file":
-		return fmt.Errorf("%s: a unix socket; phpsess connects to Redis over TCP only", spFrom)
-	default:
-		return fmt.Errorf("%s: scheme %q: want tcp://, tls:// or host:port", spFrom, u.Scheme)
+		d.note("session.save_path lists %d servers: each session is on the one phpredis picks from its id and the weights; the server list keeps their order. Authentication, database and prefix are taken from the first", len(list))
 	}
 	q := u.Query()
 	user, pass := q.Get("auth"), ""
@@ -264,7 +291,7 @@ func (d *detector) nativeRedis(sp, spFrom, shFrom string) error {
 	} else {
 		user, pass = "", user
 	}
-	d.redisHost(scheme, u.Hostname(), u.Port(), user, pass, "phpredis ("+shFrom+"), server from "+spFrom)
+	d.redisHost(scheme, strings.Join(hosts, ","), user, pass, "phpredis ("+shFrom+"), servers from "+spFrom)
 	if db := q.Get("database"); db != "" && db != "-1" && db != "0" {
 		d.path = "/" + db
 		d.explain("/"+db, "database="+db+" in session.save_path")
@@ -272,7 +299,7 @@ func (d *detector) nativeRedis(sp, spFrom, shFrom string) error {
 	if p := q.Get("prefix"); p != "" {
 		d.opt("prefix", p, "prefix="+p+" in session.save_path")
 	}
-	for _, ignored := range []string{"weight", "timeout", "read_timeout", "persistent", "persistent_id", "retry_interval"} {
+	for _, ignored := range []string{"timeout", "read_timeout", "persistent", "persistent_id", "retry_interval"} {
 		if q.Has(ignored) {
 			d.note("%s= in session.save_path does not change where sessions are: left out", ignored)
 		}
@@ -280,6 +307,9 @@ func (d *detector) nativeRedis(sp, spFrom, shFrom string) error {
 	d.ttlFromIni()
 	if v, from := d.setting("redis.session.locking_enabled", ""); phpTruthy(v) {
 		d.opt("lock", "on", from)
+		if len(list) > 1 {
+			d.note("locking with several servers: phpredis releases its lock on the server of the prefixed key, not the session's, so locks on the other servers stay until they expire; turn redis.session.locking_enabled off")
+		}
 		if e, efrom := d.setting("redis.session.lock_expire", "0"); e != "" && e != "0" {
 			d.opt("lock_expire", e, efrom)
 		}
@@ -292,11 +322,9 @@ func (d *detector) nativeRedis(sp, spFrom, shFrom string) error {
 	return nil
 }
 
-func (d *detector) redisHost(scheme, host, port, user, pass, from string) {
-	if port == "" {
-		port = "6379"
-	}
-	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port)}
+// redisHost sets the store URL: hosts is host:port[,host:port[:weight]...].
+func (d *detector) redisHost(scheme, hosts, user, pass, from string) {
+	u := url.URL{Scheme: scheme, Host: hosts}
 	if pass != "" {
 		u.User = url.UserPassword(user, pass)
 		d.note("the URL holds the Redis password from the configuration: keep it out of shell history and logs")
@@ -616,7 +644,11 @@ func (d *detector) ciRedis(layout string, savePath, driver, cookie, exp, matchIP
 	if q.Get("auth[pass]") != "" {
 		user, pass = q.Get("auth[user]"), q.Get("auth[pass]")
 	}
-	d.redisHost(scheme, m[2], m[3], user, pass, "CodeIgniter "+layout[2:]+" Redis driver ("+driver.from+"), server from "+savePath.from)
+	port := m[3]
+	if port == "" {
+		port = "6379"
+	}
+	d.redisHost(scheme, net.JoinHostPort(m[2], port), user, pass, "CodeIgniter "+layout[2:]+" Redis driver ("+driver.from+"), server from "+savePath.from)
 	if db := q.Get("database"); db != "" && db != "0" {
 		d.path = "/" + db
 		d.explain("/"+db, "database="+db+" in the save path")
