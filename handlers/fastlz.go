@@ -96,14 +96,7 @@ func fastlzDecompress(src []byte, maxOut int) ([]byte, error) {
 			if len(out)+n > maxOut {
 				return nil, fmt.Errorf("%w: output longer than %d bytes", errFastLZCorrupt, maxOut)
 			}
-			if ref+n <= len(out) {
-				out = append(out, out[ref:ref+n]...)
-			} else {
-				// Overlapping: the match repeats bytes it is producing.
-				for i := range n {
-					out = append(out, out[ref+i])
-				}
-			}
+			out = lzAppendMatch(out, ref, n)
 		} else {
 			n := ctrl + 1
 			if ip+n > len(src) {

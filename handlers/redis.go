@@ -65,8 +65,10 @@ import (
 //	lock_retry=    how long to sleep between tries for a lock (default
 //	               10 ms native, 100 ms CodeIgniter, as CodeIgniter 4)
 //	compression=   native: redis.session.compression of phpredis 6: none
-//	               (default) or zstd (read; writes stay uncompressed, which
-//	               phpredis reads as is). lzf and lz4 are refused.
+//	               (default), zstd (read; writes stay uncompressed, which
+//	               phpredis reads as is), lzf or lz4 (read, and writes are
+//	               compressed as phpredis does, since phpredis does not
+//	               reliably read uncompressed data then: redis_compress.go)
 //	timeout=       network timeout for connecting and for each command
 //	               (default 5 s)
 //	tls_ca=, tls_cert=, tls_key=, tls_server_name=, tls_insecure=
@@ -104,7 +106,8 @@ type redisStore struct {
 	lockTimeout time.Duration
 	lockRetry   time.Duration
 
-	zstd *zstd.Decoder // compression=zstd; nil for none
+	zstd  *zstd.Decoder // compression=zstd; nil for none
+	codec redisCodec    // compression=lzf or lz4: see redis_compress.go
 
 	reads *redisCoalescer // Reads share pipelines under load
 
@@ -311,7 +314,7 @@ func parseRedisCompression(o *options, s *redisStore) error {
 		}
 		s.zstd = d
 	case "lzf", "lz4":
-		return fmt.Errorf("compression=%s: phpsess cannot read phpredis' %s session payloads (only zstd); turn redis.session.compression off or to zstd", v, v)
+		s.codec = redisCodec(v)
 	}
 	return nil
 }
@@ -465,6 +468,9 @@ var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 // decompress undoes phpredis' redis.session.compression. As phpredis does,
 // a payload that is not compressed is taken as it is.
 func (s *redisStore) decompress(b []byte) ([]byte, error) {
+	if out, done, err := s.undoCodec(b); done { // lzf, lz4
+		return out, err
+	}
 	if !bytes.HasPrefix(b, zstdMagic) {
 		return b, nil
 	}
@@ -511,7 +517,7 @@ func (s *redisStore) Write(ctx context.Context, rec *Record) error {
 		return err
 	}
 	if !s.info.Locking {
-		err := s.c.Do(ctx, "SETEX", s.key(rec.ID, ip), secs, rec.Data).Err()
+		err := s.c.Do(ctx, "SETEX", s.key(rec.ID, ip), secs, s.compress(rec.Data)).Err()
 		return opError("write", redisBackend, rec.ID, err)
 	}
 	l, err := s.lock(ctx, rec.ID, ip)
@@ -646,7 +652,7 @@ func (s *redisStore) WriteBatch(ctx context.Context, recs []*Record) error {
 	}
 	cmds, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, it := range items {
-			p.Do(ctx, "SETEX", it.key, it.secs, recs[i].Data)
+			p.Do(ctx, "SETEX", it.key, it.secs, s.compress(recs[i].Data))
 		}
 		return nil
 	})
@@ -776,7 +782,7 @@ type redisLocked struct {
 // write stores data only while the lock still holds our value.
 func (l *redisLocked) write(ctx context.Context, data []byte, secs int64) error {
 	refresh := int64(l.s.layout.lockRefresh() / time.Second)
-	return l.runChecked(ctx, l.s.lockedWrite, secs, data, refresh)
+	return l.runChecked(ctx, l.s.lockedWrite, secs, l.s.compress(data), refresh)
 }
 
 // destroy deletes the session only while the lock still holds our value.

@@ -270,8 +270,8 @@ func TestRedisOptions(t *testing.T) {
 		"layout=ci3&ip=1.2.3.4":                 "ip= needs match_ip=on",
 		"layout=ci3&match_ip=on&ip=nonsense":    "not an IP",
 		"layout=native&match_ip=on":             "applies to the CodeIgniter layouts",
-		"layout=native&compression=lzf":         "cannot read phpredis' lzf",
-		"layout=native&compression=lz4":         "cannot read phpredis' lz4",
+		"layout=native&compression=snappy":      `compression="snappy": want one of none, zstd, lzf, lz4`,
+		"layout=ci3&compression=lzf":            "applies to layout=native only",
 		"layout=ci4&compression=zstd":           "applies to layout=native only",
 		"layout=ci3&lock_expire=10":             "applies to layout=native only",
 		"layout=native&tls_insecure=on":         "need a rediss:// URL",
@@ -287,6 +287,9 @@ func TestRedisOptions(t *testing.T) {
 	}
 	if _, err := handlers.Open(ctx, "redis://"+addr+"/x"); err == nil || !strings.Contains(err.Error(), "database number") {
 		t.Errorf("bad db path: %v", err)
+	}
+	for _, c := range []string{"none", "zstd", "lzf", "lz4"} { // every codec phpredis 6 has
+		openStore(t, "redis://"+addr+"/0?compression="+c)
 	}
 	s := openStore(t, "redis://"+addr+"/0")
 	if i := s.Info(); i.Backend != "redis" || i.Layout != "native" || i.Locking || i.TTL != 1440*time.Second || i.Handler != "php" {
