@@ -183,7 +183,48 @@ func (s *Server) signalGroup(sig syscall.Signal) error {
 	if err := syscall.Kill(-pid, sig); err != nil {
 		return fmt.Errorf("testenv: %s: kill %v: %w", s.Name, sig, err)
 	}
+	if sig == syscall.SIGSTOP {
+		// kill returns before the signal is taken: a thread running on the
+		// other core may still answer a request. Wait until every thread
+		// of the tree is stopped.
+		waitStopped(processTree(pid), 2*time.Second)
+	}
 	return nil
+}
+
+// waitStopped waits, up to limit, until every thread of pids is stopped
+// (state T or t in /proc/PID/task/TID/stat), or gone.
+func waitStopped(pids []int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for _, p := range pids {
+		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(p) + "/task/*")
+		for _, task := range tasks {
+			tid, err := strconv.Atoi(filepath.Base(task))
+			if err != nil {
+				continue
+			}
+			for time.Now().Before(deadline) {
+				st, ok := taskState(p, tid)
+				if !ok || st == 'T' || st == 't' || st == 'Z' {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+}
+
+// taskState returns the state letter of thread tid of process pid.
+func taskState(pid, tid int) (byte, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, false
+	}
+	return b[i+2], true
 }
 
 // killTree kills the process group led by pid and every descendant of pid
