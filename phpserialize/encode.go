@@ -85,11 +85,16 @@ func within(err error, k Key) error {
 	return err
 }
 
-// appendInt is strconv.AppendInt with a shortcut for one digit, the most
-// common length and count in a session.
+// appendInt is strconv.AppendInt with shortcuts for up to three digits,
+// the lengths, counts and keys of a session.
 func appendInt(b []byte, i int64) []byte {
-	if uint64(i) < 10 {
-		return append(b, byte('0'+i))
+	switch u := uint64(i); {
+	case u < 10:
+		return append(b, byte('0'+u))
+	case u < 100:
+		return append(b, byte('0'+u/10), byte('0'+u%10))
+	case u < 1000:
+		return append(b, byte('0'+u/100), byte('0'+u/10%10), byte('0'+u%10))
 	}
 	return strconv.AppendInt(b, i, 10)
 }

@@ -9,7 +9,52 @@ import (
 // serialize_precision=-1: the shortest digits that read back as f, laid out
 // by zend_gcvt: "0.1", "100", "-0", "1.0E+25", "1.0E-5", "INF", "-INF", "NAN".
 func AppendFloat(dst []byte, f float64) []byte {
+	if out, ok := appendShortDecimal(dst, f); ok {
+		return out
+	}
 	return appendGcvt(dst, f, 'E')
+}
+
+// appendShortDecimal is the fast path of appendGcvt for the floats sessions
+// hold (prices, ratios, coordinates): a value in [1e-4, 1e15), where PHP
+// writes plain digits, that is m/10^k for an integer m below 1e15. Any
+// decimal of at most 15 significant digits is the only one of that length
+// that reads back as its double (DBL_DIG), so the smallest such k gives
+// exactly the shortest digits that strconv would find. ok is false for
+// anything else.
+func appendShortDecimal(dst []byte, f float64) ([]byte, bool) {
+	a := math.Abs(f)
+	if !(a >= 1e-4 && a < 1e15) {
+		return dst, false
+	}
+	for k := 0; k <= 15; k++ {
+		m := a * pow10[k]
+		if m >= 1e15 {
+			return dst, false
+		}
+		if m != math.Trunc(m) {
+			continue
+		}
+		u := uint64(m)
+		if m/pow10[k] != a || (k > 0 && u%10 == 0) {
+			return dst, false // not exact, or a trailing zero: leave it to strconv
+		}
+		if f < 0 {
+			dst = append(dst, '-')
+		}
+		p10 := uint64(pow10[k])
+		dst = strconv.AppendUint(dst, u/p10, 10)
+		if k > 0 {
+			dst = append(dst, '.')
+			frac := u % p10
+			for z := p10 / 10; z > frac && z > 1; z /= 10 {
+				dst = append(dst, '0')
+			}
+			dst = strconv.AppendUint(dst, frac, 10)
+		}
+		return dst, true
+	}
+	return dst, false
 }
 
 // appendGcvt is zend_gcvt(value, 17, '.', expChar) in mode 0 (precision -1).

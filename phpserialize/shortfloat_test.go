@@ -54,3 +54,42 @@ func TestShortFloat(t *testing.T) {
 		t.Fatalf("the fast path took only %d of %d texts", taken, len(texts))
 	}
 }
+
+// TestAppendShortDecimal: the fast path writes what the full zend_gcvt
+// layout writes, on random short decimals and on random doubles.
+func TestAppendShortDecimal(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var fs []float64
+	for range 300000 {
+		digits := r.IntN(16) + 1
+		m := r.Int64N(int64(math.Pow10(digits)))
+		f := float64(m) / math.Pow10(r.IntN(20))
+		if r.IntN(2) == 0 {
+			f = -f
+		}
+		fs = append(fs, f, math.Float64frombits(r.Uint64()), math.Nextafter(f, 0))
+	}
+	fs = append(fs, 0.0001, 1e-4, 9.999e-5, 1e15, 999999999999999, 0.1, 0.3, 938.67, 1e14+0.5, 123.0, 100, 0.5, -0.25)
+	taken := 0
+	for _, f := range fs {
+		fast, ok := appendShortDecimal(nil, f)
+		if !ok {
+			continue
+		}
+		taken++
+		if slow := appendGcvt(nil, f, 'E'); string(fast) != string(slow) {
+			t.Fatalf("%v (%x): fast path %q, zend_gcvt layout %q", f, math.Float64bits(f), fast, slow)
+		}
+	}
+	if taken < len(fs)/10 {
+		t.Fatalf("the fast path took only %d of %d", taken, len(fs))
+	}
+}
+
+func TestAppendInt(t *testing.T) {
+	for _, i := range []int64{0, 5, 9, 10, 42, 99, 100, 512, 999, 1000, 12345, -1, -10, -999, math.MaxInt64, math.MinInt64} {
+		if got, want := string(appendInt([]byte("x"), i)), "x"+strconv.FormatInt(i, 10); got != want {
+			t.Errorf("appendInt(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
