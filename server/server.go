@@ -259,6 +259,13 @@ func (s *Server) wrap(route string, auth bool, h func(w http.ResponseWriter, r *
 		}
 		d := time.Since(t0)
 		s.metrics.observe(r.Method, route, status, d)
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		if !s.log.Enabled(r.Context(), level) {
+			return // nothing to build: the id's digest costs a hash
+		}
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", route),
@@ -267,10 +274,6 @@ func (s *Server) wrap(route string, auth bool, h func(w http.ResponseWriter, r *
 		}
 		if id := r.PathValue("id"); id != "" {
 			attrs = append(attrs, slog.String("sid", session.ShortID(id)))
-		}
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
 		}
 		if err != nil && status >= 500 {
 			attrs = append(attrs, slog.String("err", redactID(err.Error(), r.PathValue("id"))))
