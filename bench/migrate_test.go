@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,6 +96,29 @@ func fill(b *testing.B, s handlers.Store, n, size int) {
 	}
 }
 
+// selfCPU is the CPU time this process has used (user and system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time process pid has used, from /proc (0 if unknown).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
 var rpsLine = regexp.MustCompile(`([\d.]+) requests per second`)
 
 // rawSetRate runs redis-benchmark SET with pipelining at the same value size
@@ -132,9 +156,11 @@ func BenchmarkMigrate(b *testing.B) {
 		for _, from := range []string{"redis", "files", "mysql"} {
 			b.Run(fmt.Sprintf("%s-redis/%dKB", from, size/1024), func(b *testing.B) {
 				var srcURL string
+				srcPid := -1 // the source server's process, for its CPU time (Redis only)
 				switch from {
 				case "redis":
-					srcURL = "redis://" + testenv.NewRedis(b).Addr
+					srv := testenv.NewRedis(b)
+					srcURL, srcPid = "redis://"+srv.Addr, srv.Pid()
 				case "files":
 					srcURL = "file://" + b.TempDir() + "?owner=root"
 				case "mysql":
@@ -148,11 +174,14 @@ func BenchmarkMigrate(b *testing.B) {
 				to := openStore(b, "redis://"+dst.Addr)
 				raw := rawSetRate(b, dst.Addr, count, size)
 				var rate float64
+				var cpu [3]time.Duration // phpsess, source server (Redis only), target Redis
 				for b.Loop() {
+					c0 := [3]time.Duration{selfCPU(), procCPU(srcPid), procCPU(dst.Pid())}
 					rep, err := migrate.Run(context.Background(), migrate.Options{From: src, To: to, Verify: true, Workers: 16})
 					if err != nil {
 						b.Fatal(err)
 					}
+					cpu = [3]time.Duration{selfCPU() - c0[0], procCPU(srcPid) - c0[1], procCPU(dst.Pid()) - c0[2]}
 					if rep.Stats.Copied != int64(count) {
 						b.Fatalf("copied %d of %d", rep.Stats.Copied, count)
 					}
@@ -161,6 +190,16 @@ func BenchmarkMigrate(b *testing.B) {
 				b.ReportMetric(rate, "sessions/s")
 				b.ReportMetric(raw, "raw-SET/s")
 				b.ReportMetric(rate/raw, "ratio")
+				// Where the CPU went, per session: on a machine of N cores the
+				// servers' share alone caps the rate at N / (their µs).
+				per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(count) }
+				b.ReportMetric(per(cpu[0]), "phpsess-µs/op")
+				b.ReportMetric(per(cpu[2]), "dst-redis-µs/op")
+				if from == "redis" {
+					b.ReportMetric(per(cpu[1]), "src-redis-µs/op")
+					redisOnly := per(cpu[1]) + per(cpu[2])
+					b.ReportMetric(float64(runtime.NumCPU())*1e6/redisOnly/raw, "ceiling-ratio")
+				}
 			})
 		}
 	}
