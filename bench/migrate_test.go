@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -96,29 +95,6 @@ func fill(b *testing.B, s handlers.Store, n, size int) {
 	}
 }
 
-// selfCPU is the CPU time this process has used (user and system).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is the CPU time process pid has used, from /proc (0 if unknown).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
 var rpsLine = regexp.MustCompile(`([\d.]+) requests per second`)
 
 // rawSetRate runs redis-benchmark SET with pipelining at the same value size
@@ -176,12 +152,12 @@ func BenchmarkMigrate(b *testing.B) {
 				var rate float64
 				var cpu [3]time.Duration // phpsess, source server (Redis only), target Redis
 				for b.Loop() {
-					c0 := [3]time.Duration{selfCPU(), procCPU(srcPid), procCPU(dst.Pid())}
+					c0 := [3]time.Duration{testenv.SelfCPU(), testenv.ProcessCPU(srcPid), testenv.ProcessCPU(dst.Pid())}
 					rep, err := migrate.Run(context.Background(), migrate.Options{From: src, To: to, Verify: true, Workers: 16})
 					if err != nil {
 						b.Fatal(err)
 					}
-					cpu = [3]time.Duration{selfCPU() - c0[0], procCPU(srcPid) - c0[1], procCPU(dst.Pid()) - c0[2]}
+					cpu = [3]time.Duration{testenv.SelfCPU() - c0[0], testenv.ProcessCPU(srcPid) - c0[1], testenv.ProcessCPU(dst.Pid()) - c0[2]}
 					if rep.Stats.Copied != int64(count) {
 						b.Fatalf("copied %d of %d", rep.Stats.Copied, count)
 					}

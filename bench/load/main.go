@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/phpsess/phpsess/handlers"
+	"github.com/phpsess/phpsess/internal/testenv"
 	"github.com/phpsess/phpsess/phpserialize"
 )
 
@@ -60,6 +61,14 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int
+	secs     float64    // how long it ran
+	cpu      []cpuShare // CPU time of each process during the test
+}
+
+// cpuShare is the CPU time one process spent in a test.
+type cpuShare struct {
+	who string
+	d   time.Duration
 }
 
 func run(bin string, clients int, d time.Duration, nSessions, size int) error {
@@ -159,20 +168,25 @@ func run(bin string, clients int, d time.Duration, nSessions, size int) error {
 	if _, err := load(addr, "warm-up", clients, time.Second, get); err != nil {
 		return err
 	}
+	redisPid, srvPid := redisSrv.Process.Pid, srv.Process.Pid
 	for _, t := range []struct {
 		name string
 		mk   func(w, i int) request
 	}{{"phpsess serve GET", get}, {"phpsess serve PATCH", patch}} {
+		c0 := [3]time.Duration{testenv.SelfCPU(), testenv.ProcessCPU(srvPid), testenv.ProcessCPU(redisPid)}
 		r, err := load(addr, t.name, clients, d, t.mk)
 		if err != nil {
 			return err
 		}
+		r.cpu = []cpuShare{{"load generator", testenv.SelfCPU() - c0[0]}, {"phpsess serve", testenv.ProcessCPU(srvPid) - c0[1]}, {"redis-server", testenv.ProcessCPU(redisPid) - c0[2]}}
 		results = append(results, r)
 	}
-	rb, err := redisBenchmark(redisPort, clients, len(payload))
+	r0 := testenv.ProcessCPU(redisPid)
+	rb, benchCPU, err := redisBenchmark(redisPort, clients, len(payload))
 	if err != nil {
 		return err
 	}
+	rb.cpu = []cpuShare{{"redis-benchmark", benchCPU}, {"redis-server", testenv.ProcessCPU(redisPid) - r0}}
 	results = append(results, rb)
 
 	fmt.Printf("serve benchmark: %d clients, %v per HTTP test, %d sessions of %d bytes, redis native layout with lock=on (PATCH takes the lock)\n",
@@ -180,6 +194,15 @@ func run(bin string, clients int, d time.Duration, nSessions, size int) error {
 	fmt.Printf("%-22s %12s %9s %9s %7s\n", "what", "req/s", "p50 ms", "p99 ms", "errors")
 	for _, r := range results {
 		fmt.Printf("%-22s %12.0f %9.3f %9.3f %7d\n", r.name, r.rps, ms(r.p50), ms(r.p99), r.errors)
+	}
+	// Where the CPU went, per request: the load generator and the server
+	// pay for the HTTP leg, and all share the same cores.
+	for _, r := range results {
+		fmt.Printf("CPU per request, %s:", r.name)
+		for _, c := range r.cpu {
+			fmt.Printf(" %s %.1f us", c.who, float64(c.d.Microseconds())/(r.rps*r.secs))
+		}
+		fmt.Println()
 	}
 	g, rg := results[0], results[2]
 	fmt.Printf("GET throughput = %.2f x redis-benchmark GET (goal >= 0.50); GET p99 %.2f ms (goal < 5 ms)\n", g.rps/rg.rps, ms(g.p99))
@@ -325,6 +348,7 @@ func load(addr, name string, clients int, d time.Duration, mk func(w, i int) req
 	slices.Sort(all)
 	return result{
 		name:   name,
+		secs:   elapsed.Seconds(),
 		rps:    float64(len(all)) / elapsed.Seconds(),
 		p50:    all[len(all)/2],
 		p99:    all[len(all)*99/100],
@@ -334,16 +358,20 @@ func load(addr, name string, clients int, d time.Duration, mk func(w, i int) req
 
 // redisBenchmark runs redis-benchmark GET with the same concurrency and
 // value size.
-func redisBenchmark(port, clients, size int) (result, error) {
-	out, err := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-c", strconv.Itoa(clients), "-d", strconv.Itoa(size), "-t", "get", "-n", "500000", "--csv").Output()
+// It also returns the CPU time redis-benchmark used.
+func redisBenchmark(port, clients, size int) (result, time.Duration, error) {
+	const requests = 500000
+	cmd := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-c", strconv.Itoa(clients), "-d", strconv.Itoa(size), "-t", "get", "-n", strconv.Itoa(requests), "--csv")
+	out, err := cmd.Output()
 	if err != nil {
-		return result{}, fmt.Errorf("redis-benchmark: %w (apt-get install redis-tools)", err)
+		return result{}, 0, fmt.Errorf("redis-benchmark: %w (apt-get install redis-tools)", err)
 	}
+	client := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	rd := csv.NewReader(bufio.NewReader(bytes.NewReader(out)))
 	rows, err := rd.ReadAll()
 	if err != nil || len(rows) < 2 {
-		return result{}, fmt.Errorf("redis-benchmark output %q: %v", out, err)
+		return result{}, 0, fmt.Errorf("redis-benchmark output %q: %v", out, err)
 	}
 	col := map[string]int{}
 	for i, h := range rows[0] {
@@ -357,12 +385,17 @@ func redisBenchmark(port, clients, size int) (result, error) {
 		f, _ := strconv.ParseFloat(rows[1][i], 64)
 		return f
 	}
+	rps := num("rps")
+	if rps <= 0 {
+		return result{}, 0, fmt.Errorf("redis-benchmark output %q: no rps", out)
+	}
 	return result{
 		name: "redis-benchmark GET",
-		rps:  num("rps"),
+		rps:  rps,
+		secs: requests / rps,
 		p50:  time.Duration(num("p50_latency_ms") * float64(time.Millisecond)),
 		p99:  time.Duration(num("p99_latency_ms") * float64(time.Millisecond)),
-	}, nil
+	}, client, nil
 }
 
 func freePort() (int, error) {

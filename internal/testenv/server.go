@@ -342,6 +342,30 @@ func procStat(pid int) (state byte, ppid int, ok bool) {
 	return f[0][0], ppid, err == nil
 }
 
+// ProcessCPU is the CPU time (user and system) process pid has used, read
+// from /proc; 0 if it cannot be read. Benchmarks use it to show where the
+// CPU went between a client and the servers.
+func ProcessCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// SelfCPU is the CPU time (user and system) this process has used.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // procAlive reports whether pid exists and is not a zombie (killed
 // processes re-parented to a lazy init stay zombies for a while).
 func procAlive(pid int) bool {
