@@ -86,6 +86,9 @@ func TestRedisConformance(t *testing.T) {
 		{"ci3", "layout=ci3", 4, false},
 		{"ci4", "layout=ci4", 5, false},
 		{"ci4-match_ip", "layout=ci4&match_ip=on&ip=10.0.0.7&handler=php_binary", 6, false},
+		{"native-lz4", "layout=native&compression=lz4", 7, true},
+		{"native-lzf-lock", "layout=native&compression=lzf&lock=on", 8, false},
+		{"native-zstd", "layout=native&compression=zstd", 9, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -562,14 +562,7 @@ func (w *worker) flushWith(ctx context.Context, bw handlers.BatchWriter) error {
 		}
 		return nil
 	}
-	var backs []*handlers.Record
-	if br, ok := w.m.opt.To.(handlers.BatchReader); ok && w.m.opt.Verify {
-		ids := make([]string, len(batch))
-		for i, r := range batch {
-			ids[i] = r.ID
-		}
-		backs, _ = br.ReadBatch(ctx, ids) // on error, done reads each back itself
-	}
+	backs := w.readBack(ctx, batch)
 	for i, r := range batch {
 		var back *handlers.Record
 		if backs != nil {
@@ -580,6 +573,38 @@ func (w *worker) flushWith(ctx context.Context, bw handlers.BatchWriter) error {
 		if err := w.done(ctx, srcs[i], r, nil, back); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// readBack reads a written batch back from the target for Verify, in one
+// round trip where the target can: only the payloads where it can read
+// them alone (they are all Verify compares). It returns nil (done then
+// reads each back itself) without Verify, or on an error.
+func (w *worker) readBack(ctx context.Context, batch []*handlers.Record) []*handlers.Record {
+	if !w.m.opt.Verify {
+		return nil
+	}
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.ID
+	}
+	switch to := w.m.opt.To.(type) {
+	case handlers.DataBatchReader:
+		data, err := to.ReadDataBatch(ctx, ids)
+		if err != nil {
+			return nil
+		}
+		backs := make([]*handlers.Record, len(data))
+		for i, d := range data {
+			if d != nil {
+				backs[i] = &handlers.Record{ID: ids[i], Data: d}
+			}
+		}
+		return backs
+	case handlers.BatchReader:
+		backs, _ := to.ReadBatch(ctx, ids)
+		return backs
 	}
 	return nil
 }

@@ -71,6 +71,7 @@ func Run(t *testing.T, c Config) {
 	t.Run("InvalidIDs", func(t *testing.T) { testInvalidIDs(t, c) })
 	t.Run("List", func(t *testing.T) { testList(t, c) })
 	t.Run("TTL", func(t *testing.T) { testTTL(t, c) })
+	t.Run("Batches", func(t *testing.T) { testBatches(t, c) })
 	if !c.SkipLocking {
 		t.Run("LockBlocksWriter", func(t *testing.T) { testLockBlocks(t, c) })
 		t.Run("LockTimeout", func(t *testing.T) { testLockTimeout(t, c) })
@@ -114,6 +115,65 @@ func testReadMissing(t *testing.T, c Config) {
 	}
 	if err := s.Destroy(ctx(t), c.NewID()); err != nil {
 		t.Fatalf("Destroy of a missing session: %v", err)
+	}
+}
+
+// testBatches: what WriteBatch writes, Read reads; ReadBatch and
+// ReadDataBatch (where the store has them) agree with Read, nil for a
+// missing session. Stores without batches pass.
+func testBatches(t *testing.T, c Config) {
+	s := c.Open(t, nil)
+	h := s.Info().Handler
+	var recs []*handlers.Record
+	for i := range 5 {
+		recs = append(recs, &handlers.Record{ID: c.NewID(), Data: payload(t, h, "n", i, "pad", strings.Repeat("p", i*100))})
+	}
+	if bw, ok := s.(handlers.BatchWriter); ok {
+		if err := bw.WriteBatch(ctx(t), recs); err != nil {
+			t.Fatalf("WriteBatch: %v", err)
+		}
+	} else {
+		for _, r := range recs {
+			if err := s.Write(ctx(t), r); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+		}
+	}
+	ids := []string{recs[0].ID, c.NewID(), recs[1].ID, recs[2].ID, recs[3].ID, recs[4].ID}
+	want := [][]byte{recs[0].Data, nil, recs[1].Data, recs[2].Data, recs[3].Data, recs[4].Data}
+	for i, id := range ids {
+		rec, err := s.Read(ctx(t), id)
+		if want[i] == nil {
+			if !errors.Is(err, handlers.ErrNotFound) {
+				t.Fatalf("Read of a missing session: %v", err)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(rec.Data, want[i]) {
+			t.Fatalf("Read after WriteBatch = %v, %v; want %q", rec, err, want[i])
+		}
+	}
+	if br, ok := s.(handlers.BatchReader); ok {
+		got, err := br.ReadBatch(ctx(t), ids)
+		if err != nil || len(got) != len(ids) {
+			t.Fatalf("ReadBatch = %d records, %v", len(got), err)
+		}
+		for i, rec := range got {
+			if (rec == nil) != (want[i] == nil) || rec != nil && (rec.ID != ids[i] || !bytes.Equal(rec.Data, want[i])) {
+				t.Fatalf("ReadBatch[%d] = %+v, want %q", i, rec, want[i])
+			}
+		}
+	}
+	if dr, ok := s.(handlers.DataBatchReader); ok {
+		got, err := dr.ReadDataBatch(ctx(t), ids)
+		if err != nil || len(got) != len(ids) {
+			t.Fatalf("ReadDataBatch = %d payloads, %v", len(got), err)
+		}
+		for i, d := range got {
+			if (d == nil) != (want[i] == nil) || !bytes.Equal(d, want[i]) {
+				t.Fatalf("ReadDataBatch[%d] = %q, want %q", i, d, want[i])
+			}
+		}
 	}
 }
 
