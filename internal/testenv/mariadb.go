@@ -57,15 +57,24 @@ func (s MySQLServer) URL() string {
 // it: s.DB = s.NewDatabase(t); db, err := sql.Open("mysql", s.DSN()).
 func (s MySQLServer) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := uniqueDBName(t, 64)
 	admin := s
 	admin.DB = ""
-	if err := mysqlExec(admin.DSN(), "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
-		t.Fatalf("testenv: mariadb: create database %s: %v", name, err)
+	return newDatabase(t, "mariadb", 64, func(q string) error { return mysqlExec(admin.DSN(), q) },
+		"CREATE DATABASE `%s` CHARACTER SET utf8mb4", "DROP DATABASE IF EXISTS `%s`")
+}
+
+// newDatabase creates a database with a unique name for this test (at most
+// max bytes) by running create (a format with one %s, the name) through
+// exec, drops it with drop at the end of the test, and returns its name.
+func newDatabase(t testing.TB, kind string, max int, exec func(query string) error, create, drop string) string {
+	t.Helper()
+	name := uniqueDBName(t, max)
+	if err := exec(fmt.Sprintf(create, name)); err != nil {
+		t.Fatalf("testenv: %s: create database %s: %v", kind, name, err)
 	}
 	t.Cleanup(func() {
-		if err := mysqlExec(admin.DSN(), "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			t.Logf("testenv: mariadb: drop database %s: %v", name, err)
+		if err := exec(fmt.Sprintf(drop, name)); err != nil {
+			t.Logf("testenv: %s: drop database %s: %v", kind, name, err)
 		}
 	})
 	return name

@@ -49,18 +49,10 @@ func (s PGServer) URL() string {
 // s.DSN().
 func (s PGServer) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := uniqueDBName(t, 63)
 	admin := s
 	admin.DB = "postgres"
-	if err := pgExec(admin.DSN(), `CREATE DATABASE "`+name+`"`); err != nil {
-		t.Fatalf("testenv: postgres: create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if err := pgExec(admin.DSN(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			t.Logf("testenv: postgres: drop database %s: %v", name, err)
-		}
-	})
-	return name
+	return newDatabase(t, "postgres", 63, func(q string) error { return pgExec(admin.DSN(), q) },
+		`CREATE DATABASE "%s"`, `DROP DATABASE IF EXISTS "%s" WITH (FORCE)`)
 }
 
 // Postgres returns the PostgreSQL server shared by the tests of this
