@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
 
@@ -60,6 +62,19 @@ func (a *app) completeFlag(c *cobra.Command, flag string, fn func(*cobra.Command
 	}
 }
 
+// quietRedis silences go-redis's own logger, which writes a line of its
+// own to the process's stderr for every failed dial ("redis: connection
+// pool: failed to dial after 1 attempts: ..."): the same failure reaches
+// the caller as an error, so a store that is down made `phpsess get` print
+// two lines instead of its one, and put unformatted lines among the logs
+// of `phpsess serve`.
+var quietRedis sync.Once
+
+// noRedisLog is a go-redis logger that drops everything.
+type noRedisLog struct{}
+
+func (noRedisLog) Printf(context.Context, string, ...any) {}
+
 // Version is set at build time with -ldflags "-X github.com/phpsess/phpsess/cmd.Version=...".
 var Version = "dev"
 
@@ -70,6 +85,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer, completing bool) *cobra.Command {
+	quietRedis.Do(func() { redis.SetLogger(noRedisLog{}) })
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, completing: completing}
 	root := &cobra.Command{
 		Use:   "phpsess",

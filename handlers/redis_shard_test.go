@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -337,10 +336,9 @@ func TestRedisShardKeys(t *testing.T) {
 // against the CA.
 func TestRedisShardTLS(t *testing.T) {
 	t.Parallel()
-	testenv.Redis(t) // skips in -short mode, like every server test
-	dir := redisTLSDir(t)
-	a, b := redisTLSServer(t, dir), redisTLSServer(t, dir)
-	q := "?tls_ca=" + url.QueryEscape(filepath.Join(dir, "ca.pem"))
+	certs := testenv.NewTLSCerts(t) // one CA for both servers
+	a, b := testenv.NewRedisTLS(t, certs).Addr, testenv.NewRedisTLS(t, certs).Addr
+	q := "?tls_ca=" + url.QueryEscape(certs.CAFile)
 	s := openStore(t, "rediss://"+a+","+b+":2/0"+q)
 	onA, onB := openStore(t, "rediss://"+a+"/0"+q), openStore(t, "rediss://"+b+"/0"+q)
 	ctx := tctx(t)

@@ -3,23 +3,15 @@ package handlers_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -369,20 +361,12 @@ func TestRedisAuth(t *testing.T) {
 // TestRedisTLS runs a redis-server with TLS only and talks to it through
 // rediss://, verifying the server with tls_ca=.
 func TestRedisTLS(t *testing.T) {
-	testenv.Redis(t) // skips in -short mode, like every server test
-	dir := redisTLSDir(t)
-	addr := redisTLSServer(t, dir)
-	base := "rediss://" + addr + "/0?tls_ca=" + url.QueryEscape(filepath.Join(dir, "ca.pem"))
-	var s handlers.Store
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if s, err = handlers.Open(tctx(t), base); err == nil {
-			break
-		}
-	}
+	certs := testenv.NewTLSCerts(t)
+	addr := testenv.NewRedisTLS(t, certs).Addr
+	base := "rediss://" + addr + "/0?tls_ca=" + url.QueryEscape(certs.CAFile)
+	s, err := handlers.Open(tctx(t), base)
 	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, addr+".log"))
-		t.Fatalf("rediss open: %v\n%s", err, log)
+		t.Fatalf("rediss open: %v", err)
 	}
 	defer s.Close()
 	id := storetest.NewID()
@@ -402,75 +386,6 @@ func TestRedisTLS(t *testing.T) {
 	if _, err := handlers.Open(tctx(t), base+"&tls_server_name=other.example&timeout=2"); err == nil {
 		t.Error("a certificate for the wrong name was accepted")
 	}
-}
-
-// redisTLSDir returns a directory with ca.pem, and server.pem and
-// server.key signed by it, for redisTLSServer.
-func redisTLSDir(t *testing.T) string {
-	dir := t.TempDir()
-	ca, caKey := redisTLSCert(t, dir, "ca", nil, nil)
-	redisTLSCert(t, dir, "server", ca, caKey)
-	return dir
-}
-
-// redisTLSServer starts a redis-server that speaks TLS only, with the
-// certificates of redisTLSDir dir, and returns its address; its log is
-// dir/ADDR.log. It returns once the server listens, and stops it at the
-// end of the test.
-func redisTLSServer(t *testing.T, dir string) string {
-	port := testenv.FreePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command("redis-server", "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--tls-cert-file", filepath.Join(dir, "server.pem"), "--tls-key-file", filepath.Join(dir, "server.key"),
-		"--tls-ca-cert-file", filepath.Join(dir, "ca.pem"), "--tls-auth-clients", "no",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--dbfilename", addr+".rdb", "--logfile", filepath.Join(dir, addr+".log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-	}
-	log, _ := os.ReadFile(filepath.Join(dir, addr+".log"))
-	t.Fatalf("the TLS redis-server on %s does not listen after 10 s:\n%s", addr, log)
-	return ""
-}
-
-// redisTLSCert writes name.pem and name.key: a CA if parent is nil, else a
-// server certificate for 127.0.0.1 signed by parent.
-func redisTLSCert(t *testing.T, dir, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "phpsess test " + name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
-		parent, parentKey = tmpl, key
-	} else {
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(filepath.Join(dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key
 }
 
 // --------------------------------------------------------- hostile --

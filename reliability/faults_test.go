@@ -37,41 +37,85 @@ const recoveryBound = 15 * time.Second
 // lock_timeout; CLI exit 1 with one line), every kind of traffic must
 // succeed again within recoveryBound, no acknowledged update may be lost
 // where the server keeps its data (MariaDB, PostgreSQL: crash recovery;
-// Redis without persistence and memcached come back empty, which must read
-// as "not found", never as a broken session), and PHP must read and write
-// the session afterwards.
+// FerretDB: its SQLite files; Redis without persistence and memcached come
+// back empty, which must read as "not found", never as a broken session),
+// and PHP must read and write the session afterwards.
+//
+// Redis over TLS (rediss:// with tls_ca=) must reconnect with a new
+// handshake. On a Redis Cluster of three masters without replicas the
+// master of the session's slot is killed: while it is down, that slot
+// fails with a clear error (not "not found") and the other masters' slots
+// keep working (the outage is shorter than the node timeout, after which
+// the whole cluster would refuse queries; see testenv.NewRedisCluster).
+// The cluster's native layout and the incubator's Mongo layout take no
+// lock, so their traffic has one writer at a time (backend.lockless).
 func TestFaultServerKilled(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"redis", "memcached", "mariadb", "postgres"} {
+	for _, name := range []string{"redis", "redis-tls", "redis-cluster", "memcached", "mariadb", "postgres", "mongodb"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			faultUnderTraffic(t, name, "kill", func(b *backend) error {
+			faultUnderTraffic(t, name, "kill", func(b *backend, id string) error {
 				if err := b.srv.Kill(); err != nil {
 					return err
 				}
-				time.Sleep(700 * time.Millisecond)
+				down := time.Now()
+				if b.holds != nil {
+					slotDown(t, b, id)
+				}
+				time.Sleep(700*time.Millisecond - time.Since(down))
 				return b.srv.Start()
 			})
 		})
 	}
 }
 
-// TestFaultServerPaused freezes Redis (SIGSTOP: a hung server, or a
-// network partition) for 1.5 s under traffic: operations fail with a
-// timeout bounded by the store's timeout= (none hangs), nothing
-// acknowledged is lost, and all traffic recovers once it answers again.
-func TestFaultServerPaused(t *testing.T) {
-	t.Parallel()
-	faultUnderTraffic(t, "redis", "pause", func(b *backend) error {
-		if err := b.srv.Pause(); err != nil {
-			return err
-		}
-		time.Sleep(1500 * time.Millisecond)
-		return b.srv.Resume()
-	})
+// slotDown checks, while the master b.srv of session id's slot is down,
+// that id fails with a clear error that is not "not found", and that a
+// session of another master's slot is written and read.
+func slotDown(t *testing.T, b *backend, id string) {
+	st := open(t, b.url)
+	ctx := ctxFor(t, 10*time.Second)
+	if _, err := st.Read(ctx, id); err == nil {
+		t.Errorf("a session of the killed master's slot was read")
+	} else if class, clear := classify(err, b); !clear || class == "not_found" {
+		t.Errorf("reading a session of the killed master's slot: %v (%s), want a clear error", err, class)
+	} else {
+		t.Logf("while %s is down, its slot: %v", b.srv.Addr, err)
+	}
+	other := newID()
+	for b.holds(other) {
+		other = newID()
+	}
+	data := encode(t, `{"n":1}`)
+	if err := st.Write(ctx, &handlers.Record{ID: other, Data: data}); err != nil {
+		t.Errorf("a session of another master, while %s is down: %v", b.srv.Addr, err)
+	} else if got := mustRead(t, st, other); !bytes.Equal(got, data) {
+		t.Errorf("a session of another master reads back %q", got)
+	}
 }
 
-func faultUnderTraffic(t *testing.T, name, how string, inject func(*backend) error) {
+// TestFaultServerPaused freezes Redis (SIGSTOP: a hung server, or a
+// network partition) for 1.5 s under traffic: operations fail with a
+// timeout bounded by the store's timeout= (none hangs; over TLS, neither
+// does a handshake the server never answers), nothing acknowledged is
+// lost, and all traffic recovers once it answers again.
+func TestFaultServerPaused(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"redis", "redis-tls"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			faultUnderTraffic(t, name, "pause", func(b *backend, _ string) error {
+				if err := b.srv.Pause(); err != nil {
+					return err
+				}
+				time.Sleep(1500 * time.Millisecond)
+				return b.srv.Resume()
+			})
+		})
+	}
+}
+
+func faultUnderTraffic(t *testing.T, name, how string, inject func(b *backend, id string) error) {
 	var tr *traffic
 	var lostN int64 = -1
 	var rec time.Duration
@@ -82,14 +126,14 @@ func faultUnderTraffic(t *testing.T, name, how string, inject func(*backend) err
 		return fmt.Sprintf("ops=%d errors=%d recovery=%v lost=%d", tr.ta.opCount(), tr.ta.errorCount(), rec.Round(10*time.Millisecond), lostN)
 	})
 	b := newBackend(t, name)
-	id := newID()
+	id := b.newID()
 	tr = newTraffic(t, b, id)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { tr.run(ctx); close(done) }()
 	time.Sleep(time.Second)
 	okBefore := tr.ta.opCount() - tr.ta.errorCount()
-	if err := inject(b); err != nil {
+	if err := inject(b, id); err != nil {
 		stop()
 		<-done
 		t.Fatalf("%s %s: %v", how, name, err)
@@ -134,9 +178,9 @@ func faultUnderTraffic(t *testing.T, name, how string, inject func(*backend) err
 		}
 	}
 
-	// a second round with no fault, on a fresh session: every operation
-	// succeeds and every count is exact
-	tr2 := newTraffic(t, b, newID())
+	// a second round with no fault, on a fresh session of the restarted
+	// server: every operation succeeds and every count is exact
+	tr2 := newTraffic(t, b, b.newID())
 	ctx2, stop2 := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	tr2.run(ctx2)
 	stop2()

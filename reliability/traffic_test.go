@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/phpsess/phpsess/cmd"
 	"github.com/phpsess/phpsess/handlers"
@@ -28,13 +31,31 @@ import (
 // backend is a store under test on a dedicated server, with the PHP side
 // that shares it.
 type backend struct {
-	name    string // redis, memcached, mariadb, postgres: the fault's name
-	word    string // what the store's errors call it: redis, memcached, mysql, postgres
+	name    string // redis, redis-tls, redis-cluster, memcached, mariadb, postgres, mongodb: the fault's name
+	word    string // what the store's errors call it: redis, memcached, mysql, postgres, mongodb
 	srv     *testenv.Server
 	url     string
 	secret  string // a password in url that no error may show
 	durable bool   // the data survives a kill of the server
 	php     *phpCLI
+	// lockless: the layout takes no lock (phpredis' rediscluster handler,
+	// the incubator's Mongo adapter), so concurrent read-modify-writes of
+	// one session overwrite each other, in PHP as in Go; the traffic
+	// serializes its writers to be able to count lost updates.
+	lockless bool
+	// holds reports whether srv serves session id (a cluster: the master
+	// of its slot); nil: srv serves every session.
+	holds func(id string) bool
+}
+
+// newID returns a fresh session id that b.srv serves, so that a fault of
+// b.srv hits it.
+func (b *backend) newID() string {
+	for {
+		if id := newID(); b.holds == nil || b.holds(id) {
+			return id
+		}
+	}
 }
 
 // newBackend starts a dedicated server of the kind and returns the store
@@ -44,17 +65,54 @@ func newBackend(t *testing.T, name string) *backend {
 	t.Helper()
 	b := &backend{name: name, word: name}
 	switch name {
-	case "redis":
-		s := testenv.NewRedis(t)
+	case "redis", "redis-tls":
+		var s *testenv.Server
+		var certs *testenv.TLSCerts
+		scheme, tlsQuery := "tcp://", ""
+		if name == "redis" {
+			s = testenv.NewRedis(t)
+		} else {
+			// a TLS-only server, verified against its CA (tls_ca=; PHP:
+			// phpredis' tls:// with openssl.cafile)
+			certs = testenv.NewTLSCerts(t)
+			s = testenv.NewRedisTLS(t, certs)
+			b.word, scheme, tlsQuery = "redis", "tls://", "&tls_ca="+url.QueryEscape(certs.CAFile)
+		}
 		b.srv = s
-		b.url = s.URL + "/0?lock=on&timeout=500ms&lock_timeout=2s&lock_expire=5s"
+		b.url = s.URL + "/0?lock=on&timeout=500ms&lock_timeout=2s&lock_expire=5s" + tlsQuery
 		b.php = newPHP(t, map[string]string{
 			"session.save_handler":          "redis",
-			"session.save_path":             "tcp://" + s.Addr + "?timeout=2",
+			"session.save_path":             scheme + s.Addr + "?timeout=2",
 			"redis.session.locking_enabled": "1",
 			"redis.session.lock_expire":     "5",
 			"redis.session.lock_wait_time":  "20000",
 			"redis.session.lock_retries":    "250",
+		}, nil)
+		if certs != nil {
+			b.php.ini["openssl.cafile"] = certs.CAFile
+		}
+	case "redis-cluster":
+		// three masters, no replicas; srv is the first, and b.newID picks
+		// sessions whose slot it serves
+		nodes := testenv.NewRedisCluster(t)
+		var addrs, seeds []string
+		for _, n := range nodes {
+			addrs, seeds = append(addrs, n.Addr), append(seeds, "seed[]="+n.Addr)
+		}
+		b.srv, b.word, b.lockless = nodes[0], "redis", true
+		b.url = "redis+cluster://" + strings.Join(addrs, ",") + "?layout=native&timeout=500ms"
+		raw := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		t.Cleanup(func() { raw.Close() })
+		b.holds = func(id string) bool {
+			m, err := raw.MasterForKey(ctxFor(t, 10*time.Second), "PHPREDIS_CLUSTER_SESSION:"+id)
+			if err != nil {
+				t.Fatalf("the master of a session's slot: %v", err)
+			}
+			return m.Options().Addr == b.srv.Addr
+		}
+		b.php = newPHP(t, map[string]string{
+			"session.save_handler": "rediscluster",
+			"session.save_path":    strings.Join(seeds, "&") + "&timeout=2&read_timeout=2",
 		}, nil)
 	case "memcached":
 		s := testenv.NewMemcached(t)
@@ -83,6 +141,14 @@ func newBackend(t *testing.T, name string) *backend {
 		host, port, _ := net.SplitHostPort(p.Addr)
 		b.php = newPHP(t, nil, map[string]any{"handler": "ci4", "db": "postgres", "host": host, "port": port,
 			"user": p.User, "pass": p.Password, "name": p.DB})
+	case "mongodb":
+		// FerretDB v1 keeps its data in SQLite inside its own process:
+		// killing it is killing the whole server, and what it
+		// acknowledged is committed to the SQLite files
+		s := testenv.NewFerretDB(t)
+		b.srv, b.durable, b.lockless = s, true, true
+		b.url = s.URL + "phpsess?layout=incubator&timeout=500ms"
+		b.php = newPHP(t, nil, map[string]any{"handler": "incubator-mongo", "uri": s.URL, "db": "phpsess", "collection": "session_data"})
 	default:
 		t.Fatalf("no backend %q", name)
 	}
@@ -251,6 +317,18 @@ type traffic struct {
 	// per worker: acknowledged and attempted increments of its variable
 	putAck, putTry     [2]atomic.Int64
 	serveAck, serveTry [2]atomic.Int64
+
+	writeMu sync.Mutex // one writer at a time on a lockless store
+}
+
+// serialize takes writeMu on a lockless store (see backend.lockless) and
+// returns its release.
+func (tr *traffic) serialize() func() {
+	if !tr.b.lockless {
+		return func() {}
+	}
+	tr.writeMu.Lock()
+	return tr.writeMu.Unlock
 }
 
 // newTraffic opens the store (and a files store with 10 sessions to
@@ -315,6 +393,7 @@ func (tr *traffic) put(i int) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	key := fmt.Sprintf("g%d", i)
+	defer tr.serialize()()
 	tr.putTry[i].Add(1)
 	err := handlers.Update(ctx, tr.st, tr.id, func(rec *handlers.Record) error {
 		sess, err := decodeOrEmpty(rec.Data)
@@ -345,6 +424,7 @@ func (tr *traffic) put(i int) {
 func (tr *traffic) serve(i int) {
 	ctx, cancel := opCtx()
 	defer cancel()
+	defer tr.serialize()()
 	n := tr.serveAck[i].Load() + 1
 	tr.serveTry[i].Add(1)
 	body := fmt.Sprintf(`{"set":{"h%d":%d}}`, i, n)

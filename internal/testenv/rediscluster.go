@@ -26,16 +26,36 @@ const clusterTimeout = 30 * time.Second
 // cluster_state:ok. It returns the nodes' addresses ("127.0.0.1:PORT").
 func RedisCluster(t testing.TB) []string {
 	t.Helper()
+	var addrs []string
+	for _, s := range NewRedisCluster(t) {
+		addrs = append(addrs, s.Addr)
+	}
+	return addrs
+}
+
+// NewRedisCluster is RedisCluster returning the nodes' servers, for
+// fault-injection tests: a node killed and started again keeps its port,
+// cluster bus port and nodes.conf, so it rejoins the cluster with its
+// slots (and without its keys: there is no persistence). With no
+// replicas, a master's slots are down while it is; once it has been down
+// longer than the node timeout (2 s), the other nodes mark it failed and
+// the whole cluster refuses queries until it is back.
+func NewRedisCluster(t testing.TB) []*Server {
+	t.Helper()
 	skipShort(t, "redis-server")
 	cli := redisCLIPath(t)
+	var nodes []*Server
 	var addrs []string
 	for range 3 {
-		s, err := startRedisNode("redis-cluster", func(s *Server) []string {
+		bus := 0 // picked once: the other nodes keep it in their nodes.conf
+		s, err := startRedisNode("redis-cluster", nil, func(s *Server) []string {
 			// the cluster bus port is normally PORT+10000, which may be
 			// taken (or above 65535): pick one of its own
-			bus, err := freePort()
-			if err != nil {
-				bus = s.Port + 10000
+			if bus == 0 {
+				var err error
+				if bus, err = freePort(); err != nil {
+					bus = s.Port + 10000
+				}
 			}
 			return []string{
 				"--cluster-enabled", "yes",
@@ -44,7 +64,8 @@ func RedisCluster(t testing.TB) []string {
 				"--cluster-node-timeout", "2000",
 			}
 		})
-		addrs = append(addrs, dedicated(t, s, err).Addr)
+		nodes = append(nodes, dedicated(t, s, err))
+		addrs = append(addrs, s.Addr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
@@ -52,6 +73,15 @@ func RedisCluster(t testing.TB) []string {
 	if _, err := redisCLI(ctx, cli, "", append(args, "--cluster-replicas", "0", "--cluster-yes")...); err != nil {
 		t.Fatalf("testenv: redis cluster create: %v", err)
 	}
+	if err := clusterSettled(ctx, cli, addrs); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return nodes
+}
+
+// clusterSettled waits until every node of addrs says cluster_state:ok,
+// knows them all and sees every slot served.
+func clusterSettled(ctx context.Context, cli string, addrs []string) error {
 	for _, a := range addrs {
 		err := poll(ctx, func() error {
 			out, err := redisCLI(ctx, cli, a, "cluster", "info")
@@ -59,16 +89,16 @@ func RedisCluster(t testing.TB) []string {
 				return err
 			}
 			f := redisFields(out, ":")
-			if f["cluster_state"] != "ok" || f["cluster_known_nodes"] != "3" || f["cluster_slots_ok"] != "16384" {
+			if f["cluster_state"] != "ok" || f["cluster_known_nodes"] != fmt.Sprint(len(addrs)) || f["cluster_slots_ok"] != "16384" {
 				return fmt.Errorf("cluster info: state %s, %s nodes, %s slots ok", f["cluster_state"], f["cluster_known_nodes"], f["cluster_slots_ok"])
 			}
 			return nil
 		})
 		if err != nil {
-			t.Fatalf("testenv: redis cluster node %s did not settle: %v", a, err)
+			return fmt.Errorf("redis cluster node %s did not settle: %v", a, err)
 		}
 	}
-	return addrs
+	return nil
 }
 
 // SentinelSetup is a Redis master, its replica and three sentinels
@@ -94,9 +124,9 @@ func RedisSentinel(t testing.TB) (sentinels []string, master string, setup *Sent
 	t.Helper()
 	skipShort(t, "redis-server")
 	ss := &SentinelSetup{Name: "phpsess", cli: redisCLIPath(t)}
-	m, err := startRedisNode("redis", nil)
+	m, err := startRedisNode("redis", nil, nil)
 	ss.Master = dedicated(t, m, err)
-	r, err := startRedisNode("redis", func(*Server) []string {
+	r, err := startRedisNode("redis", nil, func(*Server) []string {
 		host, port, _ := net.SplitHostPort(ss.Master.Addr)
 		return []string{"--replicaof", host, port}
 	})
@@ -222,39 +252,6 @@ func (ss *SentinelSetup) waitNewMaster(ctx context.Context, old string) error {
 	return nil
 }
 
-// startRedisNode starts a redis-server as NewRedis does, with extra
-// arguments.
-func startRedisNode(name string, extra func(s *Server) []string) (*Server, error) {
-	bin, err := findBinary("redis-server", "redis-server")
-	if err != nil {
-		return nil, err
-	}
-	return newServer(kind{
-		name: name,
-		user: "redis",
-		config: func(s *Server) (serverConfig, error) {
-			return serverConfig{
-				bin: bin,
-				args: func(s *Server) []string {
-					args := []string{
-						"--bind", "127.0.0.1", "--port", fmt.Sprint(s.Port),
-						"--save", "", "--appendonly", "no",
-						"--daemonize", "no", "--supervised", "no",
-						"--dir", s.Dir, "--logfile", "",
-					}
-					if extra != nil {
-						args = append(args, extra(s)...)
-					}
-					return args
-				},
-				user:  "redis",
-				ready: redisReady,
-			}, nil
-		},
-		url: func(s *Server) string { return "redis://" + s.Addr },
-	})
-}
-
 // startSentinel starts a redis-server in sentinel mode watching master
 // under name. Its config file (which sentinel rewrites) is in its dir.
 func startSentinel(name, master string) (*Server, error) {
@@ -288,7 +285,7 @@ func startSentinel(name, master string) (*Server, error) {
 					}
 				},
 				user:  "redis",
-				ready: redisReady,
+				ready: redisPing(nil),
 			}, nil
 		},
 	})

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,15 +29,16 @@ import (
 // The methods are safe for concurrent use. Do not stop the shared servers
 // (those behind Redis, MariaDB, ...): other tests of the package use them.
 type Server struct {
-	// Name is the kind of server: "redis", "memcached", "mariadb",
-	// "postgres", "ferretdb" or "php".
+	// Name is the kind of server: "redis", "redis-tls", "redis-cluster",
+	// "redis-sentinel", "memcached", "mariadb", "postgres", "ferretdb" or
+	// "php".
 	Name string
 	// Addr is "127.0.0.1:PORT".
 	Addr string
 	// Port is the TCP port of Addr.
 	Port int
 	// URL is how a client names the server: redis://127.0.0.1:PORT,
-	// mongodb://127.0.0.1:PORT/, mysql://..., postgres://...,
+	// rediss://127.0.0.1:PORT (TLS only), mongodb://127.0.0.1:PORT/, mysql://..., postgres://...,
 	// http://127.0.0.1:PORT; for memcached it equals Addr.
 	URL string
 	// Dir is the server's dir (data, sockets, log), deleted when the server
@@ -794,6 +796,12 @@ func lastLines(s string, n int) string {
 // dialProbe connects to addr, writes req (if any) and returns the first
 // bytes of the answer (up to max).
 func dialProbe(ctx context.Context, addr string, req []byte, max int) ([]byte, error) {
+	return dialProbeTLS(ctx, addr, nil, req, max)
+}
+
+// dialProbeTLS is dialProbe over TLS with the client configuration conf
+// (nil: plain TCP).
+func dialProbeTLS(ctx context.Context, addr string, conf *tls.Config, req []byte, max int) ([]byte, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -802,6 +810,13 @@ func dialProbe(ctx context.Context, addr string, req []byte, max int) ([]byte, e
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
+	}
+	if conf != nil {
+		tc := tls.Client(c, conf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, err
+		}
+		c = tc
 	}
 	if len(req) > 0 {
 		if _, err := c.Write(req); err != nil {

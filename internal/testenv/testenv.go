@@ -16,10 +16,11 @@
 //
 //     func TestMain(m *testing.M) { testenv.Run(m) }
 //
-//   - dedicated ones (NewRedis, NewMemcached, NewMariaDB, NewPostgres,
-//     NewFerretDB): a fresh instance for one test, stopped and deleted by
-//     t.Cleanup. Their *Server can be killed, paused and restarted on the
-//     same port and data dir, for fault-injection tests.
+//   - dedicated ones (NewRedis, NewRedisTLS, NewRedisCluster,
+//     NewMemcached, NewMariaDB, NewPostgres, NewFerretDB): a fresh instance
+//     for one test, stopped and deleted by t.Cleanup. Their *Server can be
+//     killed, paused and restarted on the same port and data dir, for
+//     fault-injection tests.
 //
 // When a binary or a PHP extension is missing, the helpers fail the test
 // with a message that says how to install it (scripts/install-deps.sh); they

@@ -635,3 +635,58 @@ func TestPHPMissingExtensionMessage(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+func TestRedisTLSKillRestart(t *testing.T) {
+	t.Parallel()
+	certs := NewTLSCerts(t)
+	s := NewRedisTLS(t, certs)
+	if s.URL != "rediss://"+s.Addr {
+		t.Errorf("URL = %q", s.URL)
+	}
+	conf, err := certs.tlsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping := redisPing(conf)
+	ctx := context.Background()
+	if err := ping(ctx, s); err != nil {
+		t.Fatalf("PING over TLS with the CA: %v", err)
+	}
+	if b, err := dialProbe(ctx, s.Addr, []byte("PING\r\n"), 64); err == nil && bytes.HasPrefix(b, []byte("+PONG")) {
+		t.Error("the TLS-only server answered a plain PING")
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(ctx, s); err == nil {
+		t.Fatal("PING answered after Kill")
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(ctx, s); err != nil {
+		t.Fatalf("PING over TLS after restart: %v", err)
+	}
+}
+
+func TestRedisClusterNodeRestart(t *testing.T) {
+	t.Parallel()
+	nodes := NewRedisCluster(t)
+	cli := redisCLIPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	if err := nodes[0].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	// the node rejoins with its slots, on the bus port the others know
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr)
+	}
+	if err := clusterSettled(ctx, cli, addrs); err != nil {
+		t.Fatal(err)
+	}
+}

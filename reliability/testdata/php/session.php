@@ -6,9 +6,10 @@
 // The argument is a JSON object: op (read, inc, hold), id, key (for inc),
 // and for the save handlers PHP does not have itself, handler: "ci4" (the
 // CodeIgniter 4.7 database handler's statements and locks: db mysql or
-// postgres, host, port, user, pass, name) or "dalmp-sqlite" (DALMP's
-// SQLite handler: path). The built-in handlers (files, redis, memcached,
-// memcache) come from the -d settings.
+// postgres, host, port, user, pass, name), "dalmp-sqlite" (DALMP's
+// SQLite handler: path) or "incubator-mongo" (the Phalcon incubator's
+// Mongo adapter: uri, db, collection). The built-in handlers (files,
+// redis, rediscluster, memcached, memcache) come from the -d settings.
 //
 //   read  prints {"id", "data": base64(session_encode()), "ok"}
 //   inc   $_SESSION[key]++, then as read
@@ -147,12 +148,61 @@ class DALMPSQLite implements SessionHandlerInterface
     public function gc($max): int|false { return 0; }
 }
 
+// phalcon/incubator 1.3-3.4's Session\Adapter\Mongo, with the mongodb
+// extension: read findOne({_id}).data, write a whole-document upsert of
+// {_id, modified: now, data}, no lock (what handlers/mongo.go's
+// layout=incubator reads and writes).
+class IncubatorMongo implements SessionHandlerInterface
+{
+    private $m;
+    private $ns;
+
+    public function __construct(array $c)
+    {
+        $this->m = new MongoDB\Driver\Manager($c['uri']);
+        $this->ns = $c['db'] . '.' . $c['collection'];
+    }
+
+    public function open($path, $name): bool { return true; }
+    public function close(): bool { return true; }
+
+    public function read($id): string|false
+    {
+        $rows = $this->m->executeQuery($this->ns, new MongoDB\Driver\Query(['_id' => $id], ['limit' => 1]))->toArray();
+        return $rows[0]->data ?? '';
+    }
+
+    private function bulk(callable $f): bool
+    {
+        $bulk = new MongoDB\Driver\BulkWrite();
+        $f($bulk);
+        $this->m->executeBulkWrite($this->ns, $bulk);
+        return true;
+    }
+
+    public function write($id, $data): bool
+    {
+        $doc = ['_id' => $id, 'modified' => new MongoDB\BSON\UTCDateTime(), 'data' => $data];
+        return $this->bulk(fn($b) => $b->update(['_id' => $id], $doc, ['upsert' => true]));
+    }
+
+    public function destroy($id): bool
+    {
+        return $this->bulk(fn($b) => $b->delete(['_id' => $id], ['limit' => 1]));
+    }
+
+    public function gc($max): int|false { return 0; }
+}
+
 switch ($c['handler'] ?? '') {
 case 'ci4':
     session_set_save_handler(new CI4Session($c), false);
     break;
 case 'dalmp-sqlite':
     session_set_save_handler(new DALMPSQLite($c), false);
+    break;
+case 'incubator-mongo':
+    session_set_save_handler(new IncubatorMongo($c), false);
     break;
 }
 
