@@ -25,14 +25,9 @@ func (s *redisStore) ReadBatch(ctx context.Context, ids []string) ([]*Record, er
 		}
 		return recs, nil
 	}
-	for _, id := range ids {
-		if err := checkID(id); err != nil {
-			return nil, opError("read", redisBackend, id, err)
-		}
-	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.key(id, s.fixedIP)
+	keys, err := s.batchKeys(ids)
+	if err != nil {
+		return nil, err
 	}
 	raws, ttls, err := s.readKeys(ctx, keys)
 	if err != nil {
@@ -74,14 +69,12 @@ func (s *redisStore) readKeys(ctx context.Context, keys []string) ([][]byte, []t
 		if err != nil {
 			return nil, nil, fmt.Errorf("redis read batch: %w", err)
 		}
-		for i, v := range mget.Val() {
-			switch v := v.(type) {
-			case string:
-				raws[i] = []byte(v)
+		if err := mgetValues(raws, keys, mget.Val()); err != nil {
+			return nil, nil, err
+		}
+		for i := range raws {
+			if raws[i] != nil {
 				ttls[i] = pttls[i].Val()
-			case nil:
-			default:
-				return nil, nil, fmt.Errorf("redis read batch: %s holds %T", keys[i], v)
 			}
 		}
 		return raws, ttls, nil
@@ -120,6 +113,29 @@ func (s *redisStore) ReadDataBatch(ctx context.Context, ids []string) ([][]byte,
 	if (s.matchIP && s.fixedIP == "") || (s.multi != nil && s.multi.cluster) {
 		return payloads(s.ReadBatch(ctx, ids))
 	}
+	keys, err := s.batchKeys(ids)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := s.c.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis read batch: %w", err)
+	}
+	if err := mgetValues(data, keys, vals); err != nil {
+		return nil, err
+	}
+	for i := range data {
+		if data[i] != nil {
+			if data[i], err = s.decompress(data[i]); err != nil {
+				return nil, opError("read", redisBackend, ids[i], err)
+			}
+		}
+	}
+	return data, nil
+}
+
+// batchKeys checks ids and returns their keys (with ip=, under it).
+func (s *redisStore) batchKeys(ids []string) ([]string, error) {
 	keys := make([]string, len(ids))
 	for i, id := range ids {
 		if err := checkID(id); err != nil {
@@ -127,22 +143,22 @@ func (s *redisStore) ReadDataBatch(ctx context.Context, ids []string) ([][]byte,
 		}
 		keys[i] = s.key(id, s.fixedIP)
 	}
-	vals, err := s.c.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis read batch: %w", err)
-	}
+	return keys, nil
+}
+
+// mgetValues puts MGET's reply into raws: the bytes of each value, nil
+// where the key does not exist.
+func mgetValues(raws [][]byte, keys []string, vals []any) error {
 	for i, v := range vals {
 		switch v := v.(type) {
 		case string:
-			if data[i], err = s.decompress([]byte(v)); err != nil {
-				return nil, opError("read", redisBackend, ids[i], err)
-			}
+			raws[i] = []byte(v)
 		case nil:
 		default:
-			return nil, fmt.Errorf("redis read batch: %s holds %T", keys[i], v)
+			return fmt.Errorf("redis read batch: %s holds %T", keys[i], v)
 		}
 	}
-	return data, nil
+	return nil
 }
 
 // ReadDataBatch is ReadBatch's payloads: they are taken out of the
